@@ -1,0 +1,136 @@
+//! The traits every accelerator backend implements.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccelError, Signature, Tensor};
+
+/// The kind of accelerator a deployment runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Cpu,
+    Gpu,
+    Fpga,
+}
+
+impl Target {
+    /// Every target, in the order devices are listed.
+    pub const ALL: [Target; 3] = [Target::Cpu, Target::Gpu, Target::Fpga];
+
+    /// The target's name in files and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Cpu => "cpu",
+            Target::Gpu => "gpu",
+            Target::Fpga => "fpga",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Target, String> {
+        match s {
+            "cpu" => Ok(Target::Cpu),
+            "gpu" => Ok(Target::Gpu),
+            "fpga" => Ok(Target::Fpga),
+            other => Err(format!("unknown target \"{other}\" (expected cpu, gpu or fpga)")),
+        }
+    }
+}
+
+/// One device a backend can load models onto, as `device list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub target: Target,
+    pub index: u32,
+    pub name: String,
+    pub vendor: String,
+    pub memory_bytes: u64,
+    pub available: bool,
+    /// Why the device is not available, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A model artifact on disk: the folder of one registered model version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelArtifact {
+    dir: PathBuf,
+}
+
+impl ModelArtifact {
+    /// The artifact stored in `dir` (`model.onnx`, or `model.xclbin` + `kernel.toml`).
+    pub fn new(dir: impl Into<PathBuf>) -> ModelArtifact {
+        ModelArtifact { dir: dir.into() }
+    }
+
+    /// The folder holding the artifact's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The ONNX graph, for backends that take one.
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+}
+
+/// How a deployment wants its model loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Device index within the backend's target.
+    pub device: u32,
+    /// The largest batch the daemon will run at once (a backend may size buffers for it).
+    pub max_batch_size: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions { device: 0, max_batch_size: 1 }
+    }
+}
+
+/// An accelerator backend: CPU (tract), GPU (OpenCL) or FPGA (XRT).
+pub trait Backend: Send + Sync {
+    /// The target this backend serves.
+    fn target(&self) -> Target;
+
+    /// A cheap check that the backend's runtime is present; the error says what is missing.
+    fn probe(&self) -> Result<(), AccelError>;
+
+    /// The devices of this backend, including unavailable ones with their reason.
+    fn devices(&self) -> Vec<DeviceInfo>;
+
+    /// Loads an artifact onto a device, validating everything that can be checked at load.
+    /// Each call makes an independent instance, with its own buffers.
+    fn load(
+        &self,
+        artifact: &ModelArtifact,
+        options: &LoadOptions,
+    ) -> Result<Box<dyn LoadedModel>, AccelError>;
+}
+
+/// A model loaded onto a device, ready to run batches.
+///
+/// Instances are used by one worker thread at a time (`&mut self`), so a backend may keep
+/// per-instance device buffers without locking.
+pub trait LoadedModel: Send {
+    /// The model's inputs and outputs.
+    fn signature(&self) -> &Signature;
+
+    /// Runs one batch: one tensor per input, in signature order, all with the same batch size.
+    /// Returns one tensor per output, in signature order.
+    fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError>;
+}

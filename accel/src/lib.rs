@@ -1,0 +1,18 @@
+//! The hardware abstraction layer: one interface over every accelerator edgeserve can drive.
+//!
+//! A [`Backend`] enumerates its devices, probes whether its runtime is present and loads a model
+//! artifact into a [`LoadedModel`], which reports its [`Signature`] and runs batches of
+//! [`Tensor`]s. Scoring code only ever sees these traits, never which backend runs a model.
+
+mod backend;
+pub mod cpu;
+mod error;
+mod registry;
+mod signature;
+mod tensor;
+
+pub use backend::{Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Target};
+pub use error::{AccelError, ErrorKind};
+pub use registry::Backends;
+pub use signature::{Signature, TensorSpec, DYNAMIC};
+pub use tensor::{DType, Tensor, TensorData};

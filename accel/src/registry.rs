@@ -1,0 +1,54 @@
+//! The set of backends a daemon was built with, looked up by target.
+
+use std::sync::Arc;
+
+use crate::{AccelError, Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Target};
+
+/// Every backend available to the daemon, at most one per target.
+#[derive(Clone, Default)]
+pub struct Backends {
+    backends: Vec<Arc<dyn Backend>>,
+}
+
+impl Backends {
+    /// The backends this build of edgeserve ships with.
+    pub fn builtin() -> Backends {
+        let mut set = Backends::default();
+        set.register(Arc::new(crate::cpu::CpuBackend::new()));
+        set
+    }
+
+    /// Adds a backend, replacing any other for the same target.
+    pub fn register(&mut self, backend: Arc<dyn Backend>) {
+        self.backends.retain(|b| b.target() != backend.target());
+        self.backends.push(backend);
+        self.backends.sort_by_key(|b| b.target());
+    }
+
+    /// The backend for a target.
+    pub fn get(&self, target: Target) -> Result<&Arc<dyn Backend>, AccelError> {
+        self.backends.iter().find(|b| b.target() == target).ok_or_else(|| {
+            AccelError::BackendUnavailable {
+                target: target.to_string(),
+                reason: "this build of edgeserve has no backend for it".into(),
+            }
+        })
+    }
+
+    /// Loads an artifact on a target's backend.
+    pub fn load(
+        &self,
+        target: Target,
+        artifact: &ModelArtifact,
+        options: &LoadOptions,
+    ) -> Result<Box<dyn LoadedModel>, AccelError> {
+        let backend = self.get(target)?;
+        backend.probe()?;
+        backend.load(artifact, options)
+    }
+
+    /// Every device of every backend, in target order.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        self.backends.iter().flat_map(|b| b.devices()).collect()
+    }
+}

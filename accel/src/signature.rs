@@ -1,0 +1,148 @@
+//! A loaded model's signature: the names, dtypes and shapes of its inputs and outputs.
+
+use serde::Serialize;
+
+use crate::{AccelError, DType, Tensor};
+
+/// The value a shape uses for a dimension that may vary (the batch, usually).
+pub const DYNAMIC: i64 = -1;
+
+/// One input or output of a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TensorSpec {
+    pub name: String,
+    pub dtype: DType,
+    /// Dimensions, batch first; [`DYNAMIC`] where any size is accepted.
+    pub shape: Vec<i64>,
+}
+
+impl TensorSpec {
+    /// Elements of one batch item when every non-batch dimension is fixed.
+    pub fn item_len(&self) -> Option<usize> {
+        self.shape
+            .iter()
+            .skip(1)
+            .try_fold(1usize, |acc, &d| (d >= 0).then(|| acc * d as usize))
+    }
+
+    /// Checks a tensor against this spec; the message names the input and both shapes.
+    pub fn check(&self, tensor: &Tensor) -> Result<(), AccelError> {
+        if tensor.dtype() != self.dtype {
+            return Err(AccelError::InvalidInput(format!(
+                "input {}: expected dtype {}, got {}",
+                self.name,
+                self.dtype,
+                tensor.dtype()
+            )));
+        }
+        let fits = tensor.shape().len() == self.shape.len()
+            && self
+                .shape
+                .iter()
+                .zip(tensor.shape())
+                .all(|(&want, &got)| want == DYNAMIC || want == got as i64);
+        if !fits {
+            return Err(AccelError::InvalidInput(format!(
+                "input {}: expected shape {}, got {}",
+                self.name,
+                format_shape(&self.shape),
+                format_shape(&tensor.shape().iter().map(|&d| d as i64).collect::<Vec<_>>())
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Formats a shape the way messages show it: `[-1,784]`.
+pub fn format_shape(shape: &[i64]) -> String {
+    let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+    format!("[{}]", dims.join(","))
+}
+
+/// The inputs and outputs of a loaded model, in the order `run` takes and returns them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signature {
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+}
+
+impl Signature {
+    /// The input with this name.
+    pub fn input(&self, name: &str) -> Option<&TensorSpec> {
+        self.inputs.iter().find(|s| s.name == name)
+    }
+
+    /// Checks a whole batch: one tensor per input, in order, all with the same batch size.
+    /// Returns the batch size.
+    pub fn check_inputs(&self, inputs: &[Tensor]) -> Result<usize, AccelError> {
+        if inputs.len() != self.inputs.len() {
+            return Err(AccelError::InvalidInput(format!(
+                "expected {} inputs, got {}",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        let mut batch = None;
+        for (spec, tensor) in self.inputs.iter().zip(inputs) {
+            spec.check(tensor)?;
+            let b = tensor.shape().first().copied().unwrap_or(1);
+            match batch {
+                None => batch = Some(b),
+                Some(prev) if prev != b => {
+                    return Err(AccelError::InvalidInput(format!(
+                        "input {}: batch size {b} differs from the other inputs' {prev}",
+                        spec.name
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(batch.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TensorData;
+
+    fn spec() -> TensorSpec {
+        TensorSpec { name: "x".into(), dtype: DType::F32, shape: vec![DYNAMIC, 784] }
+    }
+
+    #[test]
+    fn shape_mismatch_names_input_and_shapes() {
+        let t = Tensor::new(vec![2, 783], TensorData::F32(vec![0.0; 2 * 783])).unwrap();
+        let err = spec().check(&t).unwrap_err().to_string();
+        assert_eq!(err, "input x: expected shape [-1,784], got [2,783]");
+    }
+
+    #[test]
+    fn dtype_mismatch_is_refused() {
+        let t = Tensor::new(vec![1, 784], TensorData::I64(vec![0; 784])).unwrap();
+        let err = spec().check(&t).unwrap_err().to_string();
+        assert_eq!(err, "input x: expected dtype f32, got i64");
+    }
+
+    #[test]
+    fn item_len_needs_fixed_dims() {
+        assert_eq!(spec().item_len(), Some(784));
+        let s = TensorSpec { name: "x".into(), dtype: DType::F32, shape: vec![-1, -1] };
+        assert_eq!(s.item_len(), None);
+    }
+
+    #[test]
+    fn differing_batch_sizes_are_refused() {
+        let sig = Signature {
+            inputs: vec![
+                TensorSpec { name: "a".into(), dtype: DType::F32, shape: vec![-1, 1] },
+                TensorSpec { name: "b".into(), dtype: DType::F32, shape: vec![-1, 1] },
+            ],
+            outputs: vec![],
+        };
+        let a = Tensor::new(vec![2, 1], TensorData::F32(vec![0.0; 2])).unwrap();
+        let b = Tensor::new(vec![3, 1], TensorData::F32(vec![0.0; 3])).unwrap();
+        let err = sig.check_inputs(&[a, b]).unwrap_err().to_string();
+        assert!(err.contains("input b: batch size 3"), "{err}");
+    }
+}

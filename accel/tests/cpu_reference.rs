@@ -1,0 +1,174 @@
+//! The CPU backend against onnxruntime's reference outputs for every committed example model.
+
+use std::path::PathBuf;
+
+use edgeserve_accel::{
+    Backend, Backends, DType, ErrorKind, LoadOptions, ModelArtifact, Target, Tensor, TensorData,
+};
+use serde_json::Value;
+
+fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn tensor_from_json(v: &Value) -> Tensor {
+    let shape: Vec<usize> =
+        v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let data = v["data"].as_array().unwrap();
+    let data = match v["dtype"].as_str().unwrap() {
+        "f32" => TensorData::F32(data.iter().map(|x| x.as_f64().unwrap() as f32).collect()),
+        "f64" => TensorData::F64(data.iter().map(|x| x.as_f64().unwrap()).collect()),
+        "i64" => TensorData::I64(data.iter().map(|x| x.as_i64().unwrap()).collect()),
+        other => panic!("reference dtype {other} not handled"),
+    };
+    Tensor::new(shape, data).unwrap()
+}
+
+fn assert_close(name: &str, got: &Tensor, want: &Tensor, tol: f64) {
+    assert_eq!(got.shape(), want.shape(), "{name}: shape");
+    match (got.data(), want.data()) {
+        (TensorData::F32(g), TensorData::F32(w)) => {
+            for (i, (a, b)) in g.iter().zip(w).enumerate() {
+                assert!(((a - b) as f64).abs() <= tol, "{name}[{i}]: got {a}, onnxruntime {b}");
+            }
+        }
+        (TensorData::I64(g), TensorData::I64(w)) => assert_eq!(g, w, "{name}"),
+        (g, w) => panic!("{name}: dtype {:?} vs reference {:?}", g.dtype(), w.dtype()),
+    }
+}
+
+fn check_against_reference(model: &str) {
+    let dir = models_dir().join(model);
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let backends = Backends::builtin();
+    let mut loaded =
+        backends.load(Target::Cpu, &ModelArtifact::new(&dir), &LoadOptions::default()).unwrap();
+    let sig = loaded.signature().clone();
+    assert!(!reference["cases"].as_array().unwrap().is_empty());
+    for case in reference["cases"].as_array().unwrap() {
+        let inputs: Vec<Tensor> =
+            sig.inputs.iter().map(|s| tensor_from_json(&case["inputs"][&s.name])).collect();
+        let outputs = loaded.run(inputs).unwrap();
+        assert_eq!(outputs.len(), sig.outputs.len());
+        for (spec, got) in sig.outputs.iter().zip(&outputs) {
+            let want = tensor_from_json(&case["outputs"][&spec.name]);
+            assert_close(&format!("{model}/{} batch {}", spec.name, case["batch"]), got, &want, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn mlp_matches_onnxruntime() {
+    check_against_reference("mlp");
+}
+
+#[test]
+fn cnn_matches_onnxruntime() {
+    check_against_reference("cnn");
+}
+
+#[test]
+fn two_inputs_matches_onnxruntime() {
+    check_against_reference("two_inputs");
+}
+
+#[test]
+fn sklearn_forest_matches_onnxruntime() {
+    check_against_reference("iris_forest");
+}
+
+#[test]
+fn signature_has_dynamic_batch_and_names() {
+    let backend = edgeserve_accel::cpu::CpuBackend::new();
+    let m = backend
+        .load(&ModelArtifact::new(models_dir().join("iris_forest")), &LoadOptions::default())
+        .unwrap();
+    let sig = m.signature();
+    assert_eq!(sig.inputs.len(), 1);
+    assert_eq!(sig.inputs[0].name, "X");
+    assert_eq!(sig.inputs[0].shape, vec![-1, 4]);
+    assert_eq!(sig.inputs[0].dtype, DType::F32);
+    let outs: Vec<_> = sig.outputs.iter().map(|o| (o.name.as_str(), o.dtype)).collect();
+    assert_eq!(outs, vec![("label", DType::I64), ("probabilities", DType::F32)]);
+}
+
+#[test]
+fn unsupported_op_fails_at_load_naming_op_and_node() {
+    let err = Backends::builtin()
+        .load(
+            Target::Cpu,
+            &ModelArtifact::new(models_dir().join("unsupported")),
+            &LoadOptions::default(),
+        )
+        .err()
+        .expect("load must fail");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert_eq!(err.to_string(), "unsupported op Frobnicate at node \"attn/3\"");
+}
+
+#[test]
+fn garbage_file_is_an_invalid_model() {
+    let dir = tempfile_dir();
+    std::fs::write(dir.join("model.onnx"), b"this is not protobuf at all").unwrap();
+    let err = Backends::builtin()
+        .load(Target::Cpu, &ModelArtifact::new(&dir), &LoadOptions::default())
+        .err()
+        .expect("load must fail");
+    assert_eq!(err.kind(), ErrorKind::InvalidModel);
+    assert!(err.to_string().starts_with("invalid model "), "{err}");
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let dir = tempfile_dir();
+    let err = Backends::builtin()
+        .load(Target::Cpu, &ModelArtifact::new(&dir), &LoadOptions::default())
+        .err()
+        .expect("load must fail");
+    assert!(err.to_string().contains("model.onnx"), "{err}");
+}
+
+#[test]
+fn wrong_shape_is_refused_before_running() {
+    let mut m = Backends::builtin()
+        .load(Target::Cpu, &ModelArtifact::new(models_dir().join("mlp")), &LoadOptions::default())
+        .unwrap();
+    let t = Tensor::new(vec![2, 5], TensorData::F32(vec![0.0; 10])).unwrap();
+    let err = m.run(vec![t]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(err.to_string(), "input x: expected shape [-1,4], got [2,5]");
+}
+
+#[test]
+fn unknown_device_index_is_refused() {
+    let err = Backends::builtin()
+        .load(
+            Target::Cpu,
+            &ModelArtifact::new(models_dir().join("mlp")),
+            &LoadOptions { device: 3, max_batch_size: 1 },
+        )
+        .err()
+        .expect("load must fail");
+    assert_eq!(err.to_string(), "no cpu device with index 3 (1 available)");
+}
+
+#[test]
+fn cpu_device_is_listed() {
+    let devices = Backends::builtin().devices();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].target, Target::Cpu);
+    assert!(devices[0].available);
+    assert!(devices[0].memory_bytes > 0);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "edgeserve-accel-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
