@@ -14,5 +14,5 @@ mod tensor;
 pub use backend::{Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Target};
 pub use error::{AccelError, ErrorKind};
 pub use registry::Backends;
-pub use signature::{Signature, TensorSpec, DYNAMIC};
+pub use signature::{format_shape, format_shape_of, Signature, TensorSpec, DYNAMIC};
 pub use tensor::{DType, Tensor, TensorData};

@@ -1,6 +1,6 @@
 //! A loaded model's signature: the names, dtypes and shapes of its inputs and outputs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{AccelError, DType, Tensor};
 
@@ -8,7 +8,7 @@ use crate::{AccelError, DType, Tensor};
 pub const DYNAMIC: i64 = -1;
 
 /// One input or output of a model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorSpec {
     pub name: String,
     pub dtype: DType,
@@ -19,10 +19,7 @@ pub struct TensorSpec {
 impl TensorSpec {
     /// Elements of one batch item when every non-batch dimension is fixed.
     pub fn item_len(&self) -> Option<usize> {
-        self.shape
-            .iter()
-            .skip(1)
-            .try_fold(1usize, |acc, &d| (d >= 0).then(|| acc * d as usize))
+        self.shape.iter().skip(1).try_fold(1usize, |acc, &d| (d >= 0).then(|| acc * d as usize))
     }
 
     /// Checks a tensor against this spec; the message names the input and both shapes.
@@ -46,11 +43,16 @@ impl TensorSpec {
                 "input {}: expected shape {}, got {}",
                 self.name,
                 format_shape(&self.shape),
-                format_shape(&tensor.shape().iter().map(|&d| d as i64).collect::<Vec<_>>())
+                format_shape_of(tensor.shape())
             )));
         }
         Ok(())
     }
+}
+
+/// Formats a concrete shape the way messages show it: `[2,783]`.
+pub fn format_shape_of(shape: &[usize]) -> String {
+    format_shape(&shape.iter().map(|&d| d as i64).collect::<Vec<_>>())
 }
 
 /// Formats a shape the way messages show it: `[-1,784]`.
@@ -60,7 +62,7 @@ pub fn format_shape(shape: &[i64]) -> String {
 }
 
 /// The inputs and outputs of a loaded model, in the order `run` takes and returns them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signature {
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,

@@ -54,7 +54,12 @@ fn check_against_reference(model: &str) {
         assert_eq!(outputs.len(), sig.outputs.len());
         for (spec, got) in sig.outputs.iter().zip(&outputs) {
             let want = tensor_from_json(&case["outputs"][&spec.name]);
-            assert_close(&format!("{model}/{} batch {}", spec.name, case["batch"]), got, &want, 1e-5);
+            assert_close(
+                &format!("{model}/{} batch {}", spec.name, case["batch"]),
+                got,
+                &want,
+                1e-5,
+            );
         }
     }
 }

@@ -1,1 +1,23 @@
-//! placeholder
+//! edgeserved, the edge inference daemon: serves models loaded through the HAL to the local
+//! network over key-authenticated HTTP.
+//!
+//! A scoring request flows `listen/` (TLS, connections) → `route/` (routes, request ids) →
+//! `auth/` (credentials) → `deploy/` (endpoint, traffic split) → `batch/` (bounded queue,
+//! worker threads) → the HAL; `codec/` turns bodies into tensors and back, `error.rs` turns
+//! failures into JSON responses. `store/` keeps state in sled, `config/` reads the config file.
+
+pub mod auth;
+pub mod batch;
+pub mod codec;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod deploy;
+pub mod devcert;
+pub mod error;
+pub mod listen;
+pub mod names;
+pub mod provision;
+pub mod route;
+pub mod state;
+pub mod store;

@@ -75,7 +75,10 @@ impl CpuModel {
         for node in model.nodes() {
             let op = node.op.name();
             if let Some(op) = op.strip_prefix("Unimplemented(").and_then(|s| s.strip_suffix(')')) {
-                return Err(AccelError::UnsupportedOp { op: op.to_string(), node: node.name.clone() });
+                return Err(AccelError::UnsupportedOp {
+                    op: op.to_string(),
+                    node: node.name.clone(),
+                });
             }
         }
         let typed = model.into_typed().map_err(invalid)?;
@@ -89,7 +92,9 @@ impl CpuModel {
 /// Reads names, dtypes and shapes off the typed graph; symbolic dimensions become dynamic.
 fn signature_of(model: &TypedModel) -> Result<Signature, AccelError> {
     let internal = |e: tract_onnx::prelude::TractError| AccelError::Internal(format!("{e:#}"));
-    let spec = |name: String, fact: &tract_onnx::prelude::TypedFact| -> Result<TensorSpec, AccelError> {
+    let spec = |name: String,
+                fact: &tract_onnx::prelude::TypedFact|
+     -> Result<TensorSpec, AccelError> {
         let dtype = convert::dtype_of(fact.datum_type).ok_or_else(|| AccelError::Unsupported {
             what: format!("dtype {:?} of tensor {name}", fact.datum_type),
         })?;

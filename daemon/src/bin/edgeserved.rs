@@ -1,1 +1,87 @@
-fn main() {}
+//! `edgeserved`: the edge inference daemon.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use edgeserve_daemon::{config, daemon, demo};
+
+/// The edgeserve inference daemon.
+#[derive(Parser)]
+#[command(name = "edgeserved", version, about)]
+struct Args {
+    /// Config file (default /etc/edgeserve/edgeserve.toml).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Validate the configuration and TLS material, then exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Serve the bundled example models on a temporary state dir with a development certificate.
+    #[arg(long, conflicts_with_all = ["config", "check_config"])]
+    demo: bool,
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("EDGESERVE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("edgeserved: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    if args.demo {
+        return runtime.block_on(run_demo());
+    }
+    let settings = config::load(args.config.as_deref())?;
+    if args.check_config {
+        daemon::check(&settings)?;
+        println!("configuration OK");
+        return Ok(());
+    }
+    let base_dir = args
+        .config
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
+    let options = daemon::RunOptions { base_dir, ..Default::default() };
+    runtime.block_on(daemon::run(settings, options))?;
+    Ok(())
+}
+
+async fn run_demo() -> anyhow::Result<()> {
+    let demo = demo::prepare()?;
+    let ca = demo.ca_path();
+    let options = daemon::RunOptions {
+        master_key: demo.master_key(),
+        base_dir: demo.dir.path().to_path_buf(),
+        on_ready: Some(Box::new(move |app, bound| {
+            let port = bound.first().map(|a| a.port()).unwrap_or(8443);
+            match app.store.keys("iris") {
+                Ok(Some(keys)) => {
+                    println!("\nedgeserve demo is serving. Score the iris model with:\n");
+                    println!("{}\n", demo::scoring_command(&ca, port, &keys.primary));
+                    println!("(endpoints: iris, mlp; Ctrl-C stops and removes the demo folder)");
+                }
+                _ => eprintln!("edgeserved: the demo endpoint has no keys"),
+            }
+        })),
+    };
+    let settings = demo.settings.clone();
+    daemon::run(settings, options).await?;
+    drop(demo);
+    Ok(())
+}

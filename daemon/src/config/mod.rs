@@ -1,0 +1,163 @@
+//! The daemon's configuration: `/etc/edgeserve/edgeserve.toml`, overridden by
+//! `EDGESERVE_SECTION__KEY` environment variables, read once into typed structs.
+
+mod declare;
+mod load;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use declare::{DeploymentDecl, EndpointDecl, ModelDecl};
+pub use load::{load, load_from_str, DEFAULT_CONFIG_PATH};
+
+/// Why a configuration was refused; every message names the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("config key {key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub daemon: DaemonSection,
+    pub tls: TlsSection,
+    pub plain: PlainSection,
+    pub metrics: MetricsSection,
+    pub network: NetworkSection,
+    pub limits: LimitsSection,
+    #[serde(rename = "model")]
+    pub models: Vec<ModelDecl>,
+    #[serde(rename = "endpoint")]
+    pub endpoints: Vec<EndpointDecl>,
+    #[serde(rename = "deployment")]
+    pub deployments: Vec<DeploymentDecl>,
+}
+
+/// `[daemon]`: where state lives and who may administer it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSection {
+    pub state_dir: PathBuf,
+    pub control_socket: PathBuf,
+    pub admin_group: String,
+    pub board: String,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection {
+            state_dir: "/var/lib/edgeserve".into(),
+            control_socket: "/run/edgeserve/control.sock".into(),
+            admin_group: "edgeserve-admin".into(),
+            board: "auto".into(),
+        }
+    }
+}
+
+/// `[tls]`: the TLS listener of CPU/GPU endpoints and its certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    pub listen: Vec<String>,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+    pub cname: String,
+    pub client_ca_pem: String,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            listen: vec!["0.0.0.0:8443".into()],
+            cert_pem: "/etc/edgeserve/tls/cert.pem".into(),
+            key_pem: "/etc/edgeserve/tls/key.pem".into(),
+            cname: "edge-box.local".into(),
+            client_ca_pem: String::new(),
+        }
+    }
+}
+
+/// `[plain]`: the clear-text listener, for FPGA endpoints only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlainSection {
+    pub listen: Vec<String>,
+}
+
+impl Default for PlainSection {
+    fn default() -> Self {
+        PlainSection { listen: vec!["0.0.0.0:8080".into()] }
+    }
+}
+
+/// `[metrics]`: the Prometheus listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection { listen: "127.0.0.1:9464".into() }
+    }
+}
+
+/// `[network]`: peers allowed on endpoints closed to public networks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    pub allowed_networks: Vec<String>,
+}
+
+/// `[limits]`: bounds on every request and connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub max_body_bytes: u64,
+    pub header_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    pub max_connections: u64,
+    pub auth_failures_per_minute: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_body_bytes: 67_108_864,
+            header_timeout_ms: 5_000,
+            request_timeout_ms: 30_000,
+            max_connections: 4_096,
+            auth_failures_per_minute: 30,
+        }
+    }
+}
+
+/// Listener addresses, parsed and checked by [`Settings::validate`].
+#[derive(Debug, Clone)]
+pub struct ListenAddrs {
+    pub tls: Vec<SocketAddr>,
+    pub plain: Vec<SocketAddr>,
+    pub metrics: SocketAddr,
+}
+
+impl Settings {
+    /// Checks every value and returns the parsed listener addresses.
+    pub fn validate(&self) -> Result<ListenAddrs, ConfigError> {
+        validate::settings(self)
+    }
+}

@@ -1,0 +1,106 @@
+//! Checks every configured value, naming the key of the first bad one.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use edgeserve_accel::Target;
+
+use super::{ConfigError, ListenAddrs, Settings};
+use crate::names;
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+}
+
+fn addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| invalid(key, format!("\"{value}\" is not an IP:port address")))
+}
+
+fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(invalid(key, "must be greater than 0"));
+    }
+    Ok(())
+}
+
+pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
+    if s.daemon.state_dir.as_os_str().is_empty() {
+        return Err(invalid("daemon.state_dir", "must not be empty"));
+    }
+    if s.daemon.control_socket.as_os_str().is_empty() {
+        return Err(invalid("daemon.control_socket", "must not be empty"));
+    }
+    let tls = s.tls.listen.iter().map(|v| addr("tls.listen", v)).collect::<Result<_, _>>()?;
+    let plain = s.plain.listen.iter().map(|v| addr("plain.listen", v)).collect::<Result<_, _>>()?;
+    let metrics = addr("metrics.listen", &s.metrics.listen)?;
+    if s.tls.cname.trim().is_empty() {
+        return Err(invalid("tls.cname", "must name the host clients connect to"));
+    }
+    for net in &s.network.allowed_networks {
+        net.parse::<ipnet::IpNet>().map_err(|_| {
+            invalid("network.allowed_networks", format!("\"{net}\" is not a CIDR like 10.0.0.0/8"))
+        })?;
+    }
+    positive("limits.max_body_bytes", s.limits.max_body_bytes)?;
+    positive("limits.header_timeout_ms", s.limits.header_timeout_ms)?;
+    positive("limits.request_timeout_ms", s.limits.request_timeout_ms)?;
+    positive("limits.max_connections", s.limits.max_connections)?;
+    positive("limits.auth_failures_per_minute", s.limits.auth_failures_per_minute)?;
+    declarations(s)?;
+    Ok(ListenAddrs { tls, plain, metrics })
+}
+
+fn declarations(s: &Settings) -> Result<(), ConfigError> {
+    let mut models = BTreeSet::new();
+    for (i, m) in s.models.iter().enumerate() {
+        let key = format!("model[{i}]");
+        names::check("model name", &m.name).map_err(|r| invalid(format!("{key}.name"), r))?;
+        names::check("model version", &m.version)
+            .map_err(|r| invalid(format!("{key}.version"), r))?;
+        if !models.insert(format!("{}:{}", m.name, m.version)) {
+            return Err(invalid(key, format!("model {}:{} declared twice", m.name, m.version)));
+        }
+    }
+    let mut endpoints = BTreeSet::new();
+    for (i, e) in s.endpoints.iter().enumerate() {
+        let key = format!("endpoint[{i}]");
+        names::check("endpoint name", &e.name).map_err(|r| invalid(format!("{key}.name"), r))?;
+        if !endpoints.insert(e.name.as_str()) {
+            return Err(invalid(key, format!("endpoint {} declared twice", e.name)));
+        }
+        crate::store::AuthMode::parse(&e.auth_mode)
+            .map_err(|r| invalid(format!("{key}.auth_mode"), r))?;
+        crate::store::NetworkAccess::parse(&e.public_network_access)
+            .map_err(|r| invalid(format!("{key}.public_network_access"), r))?;
+    }
+    let mut deployments = BTreeSet::new();
+    for (i, d) in s.deployments.iter().enumerate() {
+        let key = format!("deployment[{i}]");
+        names::check("deployment name", &d.name).map_err(|r| invalid(format!("{key}.name"), r))?;
+        if !endpoints.contains(d.endpoint.as_str()) {
+            return Err(invalid(
+                format!("{key}.endpoint"),
+                format!("endpoint {} is not declared", d.endpoint),
+            ));
+        }
+        if !deployments.insert((d.endpoint.as_str(), d.name.as_str())) {
+            return Err(invalid(key, format!("deployment {} declared twice", d.name)));
+        }
+        d.target.parse::<Target>().map_err(|r| invalid(format!("{key}.target"), r))?;
+        names::model_ref(&d.model).map_err(|r| invalid(format!("{key}.model"), r))?;
+        positive(&format!("{key}.instance_count"), d.instance_count.into())?;
+        positive(&format!("{key}.max_batch_size"), d.max_batch_size.into())?;
+        positive(&format!("{key}.max_queue"), d.max_queue.into())?;
+    }
+    for (i, e) in s.endpoints.iter().enumerate() {
+        let own: Vec<&str> = s
+            .deployments
+            .iter()
+            .filter(|d| d.endpoint == e.name)
+            .map(|d| d.name.as_str())
+            .collect();
+        crate::deploy::traffic::validate(&e.traffic, &own)
+            .map_err(|r| invalid(format!("endpoint[{i}].traffic"), r))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Starting and stopping the daemon: TLS material, store, provisioning, deployments,
+//! listeners, and a bounded drain on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgeserve_accel::Backends;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{ConfigError, Settings};
+use crate::listen::{self, CertResolver, ConnectionLimits, TlsError};
+use crate::provision::{self, ProvisionError};
+use crate::state::AppState;
+use crate::store::{master_key_path, Store, StoreError, Transport};
+
+/// Longest wait for in-flight requests when stopping.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("provisioning from config: {0}")]
+    Provision(#[from] ProvisionError),
+    #[error("cannot create {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        key: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to run, beyond the config file.
+pub struct RunOptions {
+    /// The master key file (default: the systemd credential, else /etc/edgeserve/master.key).
+    pub master_key: PathBuf,
+    /// Folder that relative paths in the config file are taken from.
+    pub base_dir: PathBuf,
+    /// Called once every listener is bound and every declared deployment is loaded.
+    pub on_ready: Option<Box<dyn FnOnce(&AppState, &[SocketAddr]) + Send>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions { master_key: master_key_path(), base_dir: PathBuf::from("."), on_ready: None }
+    }
+}
+
+/// Checks everything the daemon would refuse at start, without serving: config, TLS material.
+pub fn check(settings: &Settings) -> Result<(), DaemonError> {
+    settings.validate()?;
+    if !settings.tls.listen.is_empty() {
+        listen::material::load(
+            &settings.tls.cert_pem,
+            &settings.tls.key_pem,
+            &settings.tls.cname,
+            &listen::provider(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonError> {
+    let addrs = settings.validate()?;
+    let tls = if addrs.tls.is_empty() {
+        None
+    } else {
+        let material = listen::material::load(
+            &settings.tls.cert_pem,
+            &settings.tls.key_pem,
+            &settings.tls.cname,
+            &listen::provider(),
+        )?;
+        let resolver = Arc::new(CertResolver::new(material.certified));
+        Some(TlsAcceptor::from(listen::server_config(resolver)?))
+    };
+
+    let state_dir = settings.daemon.state_dir.clone();
+    std::fs::create_dir_all(&state_dir)
+        .map_err(|source| DaemonError::StateDir { path: state_dir.clone(), source })?;
+    let store = Arc::new(Store::open(&state_dir, &options.master_key)?);
+    provision::apply(&settings, &store, &options.base_dir)?;
+    let backends = Backends::builtin();
+    let table = crate::deploy::build_table(store.clone(), backends.clone()).await?;
+    let app = Arc::new(AppState::new(settings, store, backends, table));
+
+    let limits = ConnectionLimits {
+        max_connections: usize::try_from(app.settings.limits.max_connections).unwrap_or(usize::MAX),
+        header_timeout: Duration::from_millis(app.settings.limits.header_timeout_ms),
+        drain_timeout: DRAIN_TIMEOUT,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut listeners = tokio::task::JoinSet::new();
+    let mut bound = Vec::new();
+    let plan = addrs
+        .tls
+        .iter()
+        .map(|a| (*a, "tls.listen", Transport::Tls))
+        .chain(addrs.plain.iter().map(|a| (*a, "plain.listen", Transport::Plain)));
+    for (addr, key, transport) in plan {
+        let listener = TcpListener::bind(addr).await.map_err(|source| DaemonError::Bind {
+            addr,
+            key,
+            source,
+        })?;
+        let local = listener.local_addr().unwrap_or(addr);
+        bound.push(local);
+        let acceptor = match transport {
+            Transport::Tls => tls.clone(),
+            Transport::Plain => None,
+        };
+        let router = crate::route::router(app.clone(), transport);
+        tracing::info!(listen = %local, transport = ?transport, "listening");
+        listeners.spawn(listen::serve_listener(
+            listener,
+            acceptor,
+            router,
+            limits,
+            stop_rx.clone(),
+        ));
+    }
+
+    let table = app.table();
+    let served: Vec<String> = table.endpoints.keys().cloned().collect();
+    tracing::info!(endpoints = ?served, ready = table.all_ready(), "edgeserved ready");
+    if let Some(on_ready) = options.on_ready {
+        on_ready(&app, &bound);
+    }
+
+    wait_for_stop_signal().await;
+    tracing::info!("stopping: draining in-flight requests");
+    let _ = stop_tx.send(true);
+    while listeners.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::error!("cannot install signal handlers; stopping only with the process");
+            std::future::pending::<()>().await;
+        }
+    }
+}

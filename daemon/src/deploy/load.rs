@@ -1,0 +1,102 @@
+//! Loading a deployment's model instances through the HAL, off the async runtime.
+
+use std::sync::Arc;
+
+use edgeserve_accel::{Backends, LoadOptions, ModelArtifact};
+
+use super::{DeploymentState, LiveDeployment};
+use crate::batch::Runner;
+use crate::store::{DeploymentRecord, Store};
+
+/// Loads `instance_count` instances of the deployment's model; a failure is kept as the
+/// deployment's `Failed` state and affects nothing else.
+pub async fn load_deployment(
+    record: DeploymentRecord,
+    store: Arc<Store>,
+    backends: Backends,
+) -> LiveDeployment {
+    let label = format!("{}/{}", record.endpoint, record.name);
+    let r = record.clone();
+    let loaded = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let (name, version) = crate::names::model_ref(&r.model)?;
+        let model = store
+            .model(name, version)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("model {} is not registered", r.model))?;
+        let artifact = ModelArtifact::new(&model.dir);
+        let options =
+            LoadOptions { device: r.device, max_batch_size: r.max_batch_size.max(1) as usize };
+        let mut instances = Vec::new();
+        for _ in 0..r.instance_count.max(1) {
+            instances
+                .push(backends.load(r.target, &artifact, &options).map_err(|e| e.to_string())?);
+        }
+        Ok(instances)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+    let state = match loaded {
+        Ok(instances) => {
+            let signature = match instances.first() {
+                Some(first) => first.signature().clone(),
+                None => {
+                    return LiveDeployment {
+                        record,
+                        state: DeploymentState::Failed { reason: "no instance loaded".into() },
+                    }
+                }
+            };
+            tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), "deployment loaded");
+            let runner = Runner::start(&label, instances, record.max_queue as usize);
+            DeploymentState::Succeeded { runner, signature }
+        }
+        Err(reason) => {
+            tracing::error!(deployment = %label, %reason, "deployment failed to load");
+            DeploymentState::Failed { reason }
+        }
+    };
+    LiveDeployment { record, state }
+}
+
+/// Builds the routing table from the store, loading every deployment (in parallel; a failed
+/// one is kept as `Failed` and affects nothing else).
+pub async fn build_table(
+    store: Arc<Store>,
+    backends: Backends,
+) -> Result<super::RoutingTable, crate::store::StoreError> {
+    use std::collections::BTreeMap;
+
+    use crate::auth::{Credentials, KeyDigests};
+
+    let mut loads = tokio::task::JoinSet::new();
+    for record in store.deployments()? {
+        loads.spawn(load_deployment(record, store.clone(), backends.clone()));
+    }
+    let mut by_endpoint: BTreeMap<String, BTreeMap<String, Arc<LiveDeployment>>> = BTreeMap::new();
+    while let Some(done) = loads.join_next().await {
+        match done {
+            Ok(d) => {
+                by_endpoint
+                    .entry(d.record.endpoint.clone())
+                    .or_default()
+                    .insert(d.record.name.clone(), Arc::new(d));
+            }
+            Err(e) => tracing::error!(error = %e, "a deployment load task failed"),
+        }
+    }
+    let mut table = super::RoutingTable::default();
+    for record in store.endpoints()? {
+        let Some(keys) = store.keys(&record.name)? else {
+            tracing::error!(endpoint = %record.name, "endpoint has no keys in the store; not served");
+            continue;
+        };
+        let deployments = by_endpoint.remove(&record.name).unwrap_or_default();
+        let live = super::LiveEndpoint {
+            credentials: Credentials::Keys(KeyDigests::new(&keys)),
+            deployments,
+            record,
+        };
+        table.endpoints.insert(live.record.name.clone(), Arc::new(live));
+    }
+    Ok(table)
+}

@@ -1,0 +1,78 @@
+//! The routing table: endpoint name → live endpoint → live deployments.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use edgeserve_accel::Signature;
+
+use crate::auth::Credentials;
+use crate::batch::Runner;
+use crate::store::{DeploymentRecord, EndpointRecord, Transport};
+
+/// Whether a deployment can take requests.
+pub enum DeploymentState {
+    /// Loaded: requests go to its runner.
+    Succeeded { runner: Runner, signature: Signature },
+    /// Could not be loaded; the reason says why (and is shown to operators).
+    Failed { reason: String },
+}
+
+/// A deployment as served now.
+pub struct LiveDeployment {
+    pub record: DeploymentRecord,
+    pub state: DeploymentState,
+}
+
+impl LiveDeployment {
+    /// `Succeeded` or `Failed`.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            DeploymentState::Succeeded { .. } => "Succeeded",
+            DeploymentState::Failed { .. } => "Failed",
+        }
+    }
+}
+
+/// An endpoint as served now.
+pub struct LiveEndpoint {
+    pub record: EndpointRecord,
+    pub credentials: Credentials,
+    pub deployments: BTreeMap<String, Arc<LiveDeployment>>,
+}
+
+impl LiveEndpoint {
+    /// Whether this endpoint is served on a listener of that transport.
+    pub fn served_on(&self, transport: Transport) -> bool {
+        self.record.transport == transport
+    }
+
+    /// The deployment for a request: the pinned one, else one drawn from the traffic split.
+    pub fn choose(&self, pinned: Option<&str>, roll: u32) -> Option<&Arc<LiveDeployment>> {
+        match pinned {
+            Some(name) => self.deployments.get(name),
+            None => super::traffic::pick(&self.record.traffic, roll)
+                .and_then(|name| self.deployments.get(name)),
+        }
+    }
+}
+
+/// Every endpoint served; swapped whole when anything changes, so readers never lock.
+#[derive(Default)]
+pub struct RoutingTable {
+    pub endpoints: HashMap<String, Arc<LiveEndpoint>>,
+}
+
+impl RoutingTable {
+    /// The endpoint with this name.
+    pub fn endpoint(&self, name: &str) -> Option<&Arc<LiveEndpoint>> {
+        self.endpoints.get(name)
+    }
+
+    /// Whether every deployment loaded.
+    pub fn all_ready(&self) -> bool {
+        self.endpoints
+            .values()
+            .flat_map(|e| e.deployments.values())
+            .all(|d| matches!(d.state, DeploymentState::Succeeded { .. }))
+    }
+}

@@ -1,0 +1,158 @@
+//! The one place where failures become HTTP responses: JSON errors as SPEC §5 shows them.
+//!
+//! Handlers return [`ApiError`]; it becomes a response carrying an [`ErrorBody`] extension, and
+//! the request-context layer renders the body with the request id and a timestamp.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use edgeserve_accel::{AccelError, ErrorKind};
+
+/// A failed request: status, machine-readable code, operator-readable message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+/// The parts of an error response the request-context layer turns into the JSON body.
+#[derive(Debug, Clone)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// 400: the body, a shape or a dtype is wrong.
+    pub fn invalid_input(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", message)
+    }
+
+    /// 401: missing or wrong credential.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
+    }
+
+    /// 403: not allowed (role or network).
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message)
+    }
+
+    /// 404: no such endpoint (or not on this listener: the same answer either way).
+    pub fn endpoint_not_found(endpoint: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "EndpointNotFound",
+            format!("endpoint {endpoint} not found"),
+        )
+    }
+
+    /// 404: anything else not found.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)
+    }
+
+    /// 405: the route exists with other methods.
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "method not allowed on this route",
+        )
+    }
+
+    /// 413: the body is over `limits.max_body_bytes`.
+    pub fn too_large(limit: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            format!("request body is over the limit of {limit} bytes (limits.max_body_bytes)"),
+        )
+    }
+
+    /// 415: not JSON.
+    pub fn unsupported_media_type(got: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("content type {got} is not supported: send application/json"),
+        )
+    }
+
+    /// 503: not ready, or the deployment's queue is full; clients should retry.
+    pub fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: Duration,
+    ) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    /// 500: the backend failed; details go to the log under the request id, not to the client.
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "the backend failed to score this request; the daemon log has details under this request id",
+        )
+    }
+
+    /// Maps a backend error by its portable kind.
+    pub fn from_backend(err: &AccelError) -> ApiError {
+        match err.kind() {
+            ErrorKind::InvalidInput => ApiError::invalid_input(err.to_string()),
+            ErrorKind::Timeout => ApiError::unavailable(
+                "Timeout",
+                "the device did not finish in time",
+                Duration::from_secs(1),
+            ),
+            ErrorKind::DeviceUnavailable => ApiError::unavailable(
+                "DeviceUnavailable",
+                "the deployment's device is unavailable",
+                Duration::from_secs(5),
+            ),
+            _ => ApiError::internal(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs().max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response.extensions_mut().insert(ErrorBody { code: self.code, message: self.message });
+        response
+    }
+}
+
+/// The JSON body of an error response.
+pub fn render(body: &ErrorBody, request_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "error": {
+            "code": body.code,
+            "message": body.message,
+            "requestId": request_id,
+            "timestamp": crate::store::now_rfc3339(),
+        }
+    })
+}

@@ -1,0 +1,9 @@
+//! The network side: TLS and plain listeners, and the per-connection HTTP service.
+
+mod connection;
+pub mod material;
+mod tls_config;
+
+pub use connection::{serve_listener, ConnectionLimits, Shutdown};
+pub use material::TlsError;
+pub use tls_config::{provider, server_config, CertResolver};

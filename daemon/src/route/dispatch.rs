@@ -1,0 +1,181 @@
+//! The steps every scoring route shares: find the endpoint, check the network and the
+//! credential, choose a deployment, run on it, and log one traffic event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use edgeserve_accel::{Signature, Tensor};
+
+use super::{Listener, PeerAddr, RequestId};
+use crate::auth::{self, Identity};
+use crate::batch::Runner;
+use crate::deploy::{DeploymentState, LiveDeployment, LiveEndpoint};
+use crate::error::ApiError;
+use crate::store::NetworkAccess;
+
+/// How long a client should wait before retrying a full queue.
+const QUEUE_FULL_RETRY: Duration = Duration::from_secs(1);
+
+/// One scoring call, filled in as it proceeds and logged once at the end.
+pub struct Call {
+    pub endpoint: String,
+    pub deployment: Option<String>,
+    pub auth_mode: &'static str,
+    pub identity: Option<Identity>,
+    pub peer: PeerAddr,
+    pub request_id: RequestId,
+    started: Instant,
+}
+
+impl Call {
+    /// A call to `endpoint` from `peer`.
+    pub fn new(endpoint: &str, peer: PeerAddr, request_id: RequestId) -> Call {
+        Call {
+            endpoint: endpoint.to_string(),
+            deployment: None,
+            auth_mode: "-",
+            identity: None,
+            peer,
+            request_id,
+            started: Instant::now(),
+        }
+    }
+
+    /// Finishes the response (`x-deployment`) and logs the traffic event.
+    pub fn finish(&self, mut response: Response) -> Response {
+        if let Some(d) = self.deployment.as_deref().and_then(|d| HeaderValue::from_str(d).ok()) {
+            response.headers_mut().insert("x-deployment", d);
+        }
+        let status = response.status();
+        let identity = self.identity.map(|i| i.describe()).unwrap_or_else(|| "-".into());
+        tracing::info!(
+            target: "edgeserve::traffic",
+            endpoint = %self.endpoint,
+            deployment = self.deployment.as_deref().unwrap_or("-"),
+            status = status.as_u16(),
+            latency_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            auth_mode = self.auth_mode,
+            identity = %identity,
+            peer = %self.peer.0,
+            request_id = %self.request_id.0,
+            "score"
+        );
+        response
+    }
+}
+
+/// Finds the endpoint on this listener and authenticates the caller.
+pub fn admit(
+    l: &Listener,
+    call: &mut Call,
+    headers: &HeaderMap,
+) -> Result<Arc<LiveEndpoint>, ApiError> {
+    let table = l.app.table();
+    let endpoint = table
+        .endpoint(&call.endpoint)
+        .filter(|e| e.served_on(l.transport))
+        .cloned()
+        .ok_or_else(|| ApiError::endpoint_not_found(&call.endpoint))?;
+    if endpoint.record.public_network_access == NetworkAccess::Disabled
+        && !l.app.allowed_networks.iter().any(|n| n.contains(&call.peer.0.ip()))
+    {
+        return Err(ApiError::forbidden(format!(
+            "endpoint {} is not open to public networks and {} is not in network.allowed_networks",
+            call.endpoint,
+            call.peer.0.ip()
+        )));
+    }
+    call.auth_mode = endpoint.credentials.mode().as_str();
+    let identity = auth::authenticate(&call.endpoint, &endpoint.credentials, headers)?;
+    call.identity = Some(identity);
+    Ok(endpoint)
+}
+
+/// The deployment for this request: `x-deployment` if pinned, else the traffic split's pick.
+pub fn choose(
+    endpoint: &LiveEndpoint,
+    call: &mut Call,
+    headers: &HeaderMap,
+) -> Result<Arc<LiveDeployment>, ApiError> {
+    let pinned = match headers.get("x-deployment") {
+        Some(v) => {
+            Some(v.to_str().map_err(|_| ApiError::invalid_input("x-deployment is not text"))?)
+        }
+        None => None,
+    };
+    let roll = rand::random_range(0..100);
+    let deployment = endpoint.choose(pinned, roll).cloned().ok_or_else(|| match pinned {
+        Some(name) => ApiError::not_found(format!(
+            "deployment {name} not found on endpoint {}",
+            endpoint.record.name
+        )),
+        None => ApiError::unavailable(
+            "NoTraffic",
+            format!("endpoint {} has no deployment taking traffic", endpoint.record.name),
+            Duration::from_secs(5),
+        ),
+    })?;
+    call.deployment = Some(deployment.record.name.clone());
+    Ok(deployment)
+}
+
+/// The runner and signature of a loaded deployment; 503 with the reason otherwise.
+pub fn loaded(deployment: &LiveDeployment) -> Result<(&Runner, &Signature), ApiError> {
+    match &deployment.state {
+        DeploymentState::Succeeded { runner, signature } => Ok((runner, signature)),
+        DeploymentState::Failed { reason } => Err(ApiError::unavailable(
+            "DeploymentNotReady",
+            format!("deployment {} is not ready: {reason}", deployment.record.name),
+            Duration::from_secs(5),
+        )),
+    }
+}
+
+/// Runs inputs on the deployment's queue, bounded by the request timeout.
+pub async fn run(
+    l: &Listener,
+    call: &Call,
+    runner: &Runner,
+    inputs: Vec<Tensor>,
+) -> Result<Vec<Tensor>, ApiError> {
+    let deployment = call.deployment.as_deref().unwrap_or("-");
+    let rx = runner.submit(inputs).map_err(|_| {
+        ApiError::unavailable(
+            "QueueFull",
+            format!(
+                "deployment {deployment} has {} requests waiting; retry shortly",
+                runner.capacity()
+            ),
+            QUEUE_FULL_RETRY,
+        )
+    })?;
+    let timeout = Duration::from_millis(l.app.settings.limits.request_timeout_ms);
+    match tokio::time::timeout(timeout, rx).await {
+        Err(_) => Err(ApiError::unavailable(
+            "Timeout",
+            format!(
+                "scoring took longer than {} ms (limits.request_timeout_ms)",
+                timeout.as_millis()
+            ),
+            QUEUE_FULL_RETRY,
+        )),
+        Ok(Err(_)) => {
+            tracing::error!(request_id = %call.request_id.0, "worker dropped the request");
+            Err(ApiError::internal())
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!(request_id = %call.request_id.0, deployment, kind = e.kind().as_str(), error = %e, "backend error");
+            Err(ApiError::from_backend(&e))
+        }
+        Ok(Ok(Ok(outputs))) => Ok(outputs),
+    }
+}
+
+/// A 200 JSON response.
+pub fn json_ok(body: serde_json::Value) -> Response {
+    let mut r = axum::response::IntoResponse::into_response(axum::Json(body));
+    *r.status_mut() = StatusCode::OK;
+    r
+}

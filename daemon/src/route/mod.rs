@@ -1,0 +1,46 @@
+//! The data plane's routes (SPEC §5): seed-style scoring, Open Inference Protocol, health.
+
+mod body;
+mod context;
+mod dispatch;
+mod health;
+mod oip;
+mod score;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::Transport;
+
+pub use context::{PeerAddr, RequestId};
+
+/// What a listener's handlers know: the daemon's state and which transport they serve.
+#[derive(Clone)]
+pub struct Listener {
+    pub app: Arc<AppState>,
+    pub transport: Transport,
+}
+
+/// The router of one listener; endpoints of the other transport answer 404 on it.
+pub fn router(app: Arc<AppState>, transport: Transport) -> Router {
+    Router::new()
+        .route("/api/v1/service/{endpoint}/score", post(score::seed))
+        .route("/v2/health/live", get(health::live))
+        .route("/v2/health/ready", get(health::ready))
+        .route("/v2/models/{endpoint}", get(oip::metadata))
+        .route("/v2/models/{endpoint}/ready", get(oip::ready))
+        .route("/v2/models/{endpoint}/infer", post(oip::infer))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .with_state(Listener { app, transport })
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }))
+        .layer(axum::middleware::from_fn(context::request_context))
+}

@@ -1,0 +1,93 @@
+//! Open Inference Protocol model routes: metadata, readiness and inference.
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::dispatch::{self, Call};
+use super::{body, Listener, PeerAddr, RequestId};
+use crate::codec::oip;
+use crate::error::ApiError;
+
+/// The model version a deployment serves (`VERSION` of `NAME:VERSION`).
+fn version_of(model: &str) -> &str {
+    model.split_once(':').map(|(_, v)| v).unwrap_or(model)
+}
+
+/// `GET /v2/models/{endpoint}`: inputs and outputs of the deployment the request would reach.
+pub async fn metadata(
+    State(l): State<Listener>,
+    Path(endpoint): Path<String>,
+    Extension(peer): Extension<PeerAddr>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+) -> Response {
+    let mut call = Call::new(&endpoint, peer, request_id);
+    let result = (|| {
+        let ep = dispatch::admit(&l, &mut call, &headers)?;
+        let deployment = dispatch::choose(&ep, &mut call, &headers)?;
+        let (_, signature) = dispatch::loaded(&deployment)?;
+        let versions: Vec<String> =
+            ep.deployments.values().map(|d| version_of(&d.record.model).to_string()).collect();
+        Ok::<_, ApiError>(dispatch::json_ok(oip::metadata(&endpoint, &versions, signature)))
+    })();
+    call.finish(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// `GET /v2/models/{endpoint}/ready`: 200 when the chosen deployment is loaded, 503 otherwise.
+pub async fn ready(
+    State(l): State<Listener>,
+    Path(endpoint): Path<String>,
+    Extension(peer): Extension<PeerAddr>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+) -> Response {
+    let mut call = Call::new(&endpoint, peer, request_id);
+    let result = (|| {
+        let ep = dispatch::admit(&l, &mut call, &headers)?;
+        let deployment = dispatch::choose(&ep, &mut call, &headers)?;
+        dispatch::loaded(&deployment)?;
+        Ok::<_, ApiError>(dispatch::json_ok(json!({ "name": endpoint, "ready": true })))
+    })();
+    call.finish(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// `POST /v2/models/{endpoint}/infer`: JSON inference.
+pub async fn infer(
+    State(l): State<Listener>,
+    Path(endpoint): Path<String>,
+    Extension(peer): Extension<PeerAddr>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut call = Call::new(&endpoint, peer, request_id);
+    let response = infer_inner(&l, &mut call, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    call.finish(response)
+}
+
+async fn infer_inner(
+    l: &Listener,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ep = dispatch::admit(l, call, headers)?;
+    let value = body::read_json(headers, body, l.app.settings.limits.max_body_bytes).await?;
+    let deployment = dispatch::choose(&ep, call, headers)?;
+    let (runner, signature) = dispatch::loaded(&deployment)?;
+    let decoded = oip::decode(value, signature).map_err(ApiError::invalid_input)?;
+    let outputs = dispatch::run(l, call, runner, decoded.inputs).await?;
+    Ok(dispatch::json_ok(oip::encode(
+        &call.endpoint,
+        version_of(&deployment.record.model),
+        decoded.id.as_deref(),
+        &outputs,
+        signature,
+        decoded.outputs.as_deref(),
+    )))
+}

@@ -1,0 +1,41 @@
+//! `POST /api/v1/service/{endpoint}/score`: the seed-style scoring route.
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::dispatch::{self, Call};
+use super::{body, Listener, PeerAddr, RequestId};
+use crate::codec::seed;
+use crate::error::ApiError;
+
+/// Scores `{"data": ...}` or `{"inputs": {...}}` on the endpoint.
+pub async fn seed(
+    State(l): State<Listener>,
+    Path(endpoint): Path<String>,
+    Extension(peer): Extension<PeerAddr>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut call = Call::new(&endpoint, peer, request_id);
+    let response =
+        score(&l, &mut call, &headers, body).await.unwrap_or_else(IntoResponse::into_response);
+    call.finish(response)
+}
+
+async fn score(
+    l: &Listener,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let endpoint = dispatch::admit(l, call, headers)?;
+    let value = body::read_json(headers, body, l.app.settings.limits.max_body_bytes).await?;
+    let deployment = dispatch::choose(&endpoint, call, headers)?;
+    let (runner, signature) = dispatch::loaded(&deployment)?;
+    let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
+    let outputs = dispatch::run(l, call, runner, inputs).await?;
+    Ok(dispatch::json_ok(seed::encode(&outputs, signature)))
+}

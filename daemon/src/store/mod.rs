@@ -1,0 +1,247 @@
+//! The embedded sled store: models, endpoints, deployments and sealed endpoint keys.
+//!
+//! Every write is one sled transaction, flushed to disk before it returns.
+
+mod records;
+mod repository;
+mod seal;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+pub use records::{
+    now_rfc3339, AuthMode, DeploymentRecord, EndpointKeys, EndpointRecord, ModelRecord,
+    NetworkAccess, Transport,
+};
+pub use repository::ModelRepository;
+pub use seal::{master_key_path, Sealer};
+
+/// Errors of the store; none carries a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("store write failed: {0}")]
+    Write(String),
+    #[error("store holds a corrupt {what} record: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    #[error("master key {path}: {reason}")]
+    MasterKey { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Crypto(String),
+    #[error("model repository: {0}")]
+    Repository(String),
+}
+
+/// The daemon's persistent state.
+pub struct Store {
+    db: sled::Db,
+    models: sled::Tree,
+    endpoints: sled::Tree,
+    deployments: sled::Tree,
+    keys: sled::Tree,
+    sealer: Sealer,
+}
+
+fn write_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Write(e.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(write_err)
+}
+
+fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what, reason: e.to_string() })
+}
+
+fn deployment_key(endpoint: &str, name: &str) -> Vec<u8> {
+    format!("{endpoint}/{name}").into_bytes()
+}
+
+fn keys_context(endpoint: &str) -> Vec<u8> {
+    format!("keys/{endpoint}").into_bytes()
+}
+
+impl Store {
+    /// Opens (or creates) the store under `state_dir/store`, sealing with the master key.
+    pub fn open(state_dir: &Path, master_key: &Path) -> Result<Store, StoreError> {
+        let path = state_dir.join("store");
+        let open_err =
+            |e: sled::Error| StoreError::Open { path: path.clone(), reason: e.to_string() };
+        let db = sled::Config::new().path(&path).open().map_err(open_err)?;
+        let tree = |name: &str| db.open_tree(name).map_err(open_err);
+        Ok(Store {
+            models: tree("models")?,
+            endpoints: tree("endpoints")?,
+            deployments: tree("deployments")?,
+            keys: tree("keys")?,
+            sealer: Sealer::open_or_create(master_key)?,
+            db,
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(write_err)
+    }
+
+    fn list<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        tree.iter().values().map(|v| v.map_err(write_err).and_then(|v| decode(what, &v))).collect()
+    }
+
+    /// A registered model version.
+    pub fn model(&self, name: &str, version: &str) -> Result<Option<ModelRecord>, StoreError> {
+        let key = format!("{name}:{version}");
+        self.models.get(key).map_err(write_err)?.map(|v| decode("model", &v)).transpose()
+    }
+
+    /// Every registered model version.
+    pub fn models(&self) -> Result<Vec<ModelRecord>, StoreError> {
+        Self::list(&self.models, "model")
+    }
+
+    /// Records a model version.
+    pub fn put_model(&self, record: &ModelRecord) -> Result<(), StoreError> {
+        let key = format!("{}:{}", record.name, record.version);
+        self.models.insert(key, encode(record)?).map_err(write_err)?;
+        self.flush()
+    }
+
+    /// An endpoint.
+    pub fn endpoint(&self, name: &str) -> Result<Option<EndpointRecord>, StoreError> {
+        self.endpoints.get(name).map_err(write_err)?.map(|v| decode("endpoint", &v)).transpose()
+    }
+
+    /// Every endpoint.
+    pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
+        Self::list(&self.endpoints, "endpoint")
+    }
+
+    /// Writes an endpoint and, when given, its keys, in one transaction.
+    pub fn put_endpoint(
+        &self,
+        record: &EndpointRecord,
+        keys: Option<&EndpointKeys>,
+    ) -> Result<(), StoreError> {
+        let value = encode(record)?;
+        let sealed = match keys {
+            Some(k) => Some(self.sealer.seal(&keys_context(&record.name), &encode(k)?)?),
+            None => None,
+        };
+        (&self.endpoints, &self.keys)
+            .transaction(|(endpoints, keys)| {
+                endpoints.insert(record.name.as_bytes(), value.as_slice())?;
+                if let Some(sealed) = &sealed {
+                    keys.insert(record.name.as_bytes(), sealed.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e: TransactionError<()>| write_err(format!("{e:?}")))?;
+        self.flush()
+    }
+
+    /// An endpoint's keys, unsealed.
+    pub fn keys(&self, endpoint: &str) -> Result<Option<EndpointKeys>, StoreError> {
+        let Some(sealed) = self.keys.get(endpoint).map_err(write_err)? else {
+            return Ok(None);
+        };
+        let plain = self.sealer.open(&keys_context(endpoint), &sealed)?;
+        decode("keys", &plain).map(Some)
+    }
+
+    /// A deployment of an endpoint.
+    pub fn deployment(
+        &self,
+        endpoint: &str,
+        name: &str,
+    ) -> Result<Option<DeploymentRecord>, StoreError> {
+        self.deployments
+            .get(deployment_key(endpoint, name))
+            .map_err(write_err)?
+            .map(|v| decode("deployment", &v))
+            .transpose()
+    }
+
+    /// Every deployment, of every endpoint.
+    pub fn deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        Self::list(&self.deployments, "deployment")
+    }
+
+    /// Writes a deployment.
+    pub fn put_deployment(&self, record: &DeploymentRecord) -> Result<(), StoreError> {
+        let key = deployment_key(&record.endpoint, &record.name);
+        self.deployments.insert(key, encode(record)?).map_err(write_err)?;
+        self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn endpoint(name: &str) -> EndpointRecord {
+        EndpointRecord {
+            name: name.into(),
+            auth_mode: AuthMode::Key,
+            public_network_access: NetworkAccess::Enabled,
+            transport: Transport::Tls,
+            traffic: BTreeMap::from([("blue".to_string(), 100)]),
+            mirror_traffic: BTreeMap::new(),
+            description: String::new(),
+            created_at: now_rfc3339(),
+            updated_at: now_rfc3339(),
+        }
+    }
+
+    #[test]
+    fn endpoint_and_sealed_keys_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("master.key");
+        let keys = EndpointKeys { primary: "esk_primary".into(), secondary: "esk_second".into() };
+        {
+            let store = Store::open(dir.path(), &key_path).unwrap();
+            store.put_endpoint(&endpoint("e1"), Some(&keys)).unwrap();
+        }
+        let store = Store::open(dir.path(), &key_path).unwrap();
+        let stored = store.endpoint("e1").unwrap().unwrap();
+        assert_eq!(stored.traffic, endpoint("e1").traffic);
+        assert_eq!(store.keys("e1").unwrap(), Some(keys));
+        assert_eq!(store.keys("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn keys_are_not_stored_in_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("master.key");
+        let store = Store::open(dir.path(), &key_path).unwrap();
+        let keys = EndpointKeys { primary: "esk_findme1".into(), secondary: "esk_findme2".into() };
+        store.put_endpoint(&endpoint("e1"), Some(&keys)).unwrap();
+        drop(store);
+        for entry in walk(&dir.path().join("store")) {
+            let bytes = std::fs::read(&entry).unwrap();
+            assert!(!bytes.windows(11).any(|w| w == b"esk_findme1"), "{}", entry.display());
+        }
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
