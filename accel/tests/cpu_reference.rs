@@ -1,4 +1,5 @@
 //! The CPU backend against onnxruntime's reference outputs for every committed example model.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -31,6 +31,8 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("provisioning from config: {0}")]
     Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlSocketError),
     #[error("cannot create {path}: {source}")]
     StateDir {
         path: PathBuf,
@@ -46,6 +48,9 @@ pub enum DaemonError {
     },
 }
 
+/// Called once the daemon is ready, with its state and the addresses it listens on.
+pub type OnReady = Box<dyn FnOnce(&AppState, &[SocketAddr]) + Send>;
+
 /// How to run, beyond the config file.
 pub struct RunOptions {
     /// The master key file (default: the systemd credential, else /etc/edgeserve/master.key).
@@ -53,7 +58,7 @@ pub struct RunOptions {
     /// Folder that relative paths in the config file are taken from.
     pub base_dir: PathBuf,
     /// Called once every listener is bound and every declared deployment is loaded.
-    pub on_ready: Option<Box<dyn FnOnce(&AppState, &[SocketAddr]) + Send>>,
+    pub on_ready: Option<OnReady>,
 }
 
 impl Default for RunOptions {
@@ -109,6 +114,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut listeners = tokio::task::JoinSet::new();
     let mut bound = Vec::new();
+    let mut where_bound = crate::state::Bound::default();
     let plan = addrs
         .tls
         .iter()
@@ -122,6 +128,16 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         })?;
         let local = listener.local_addr().unwrap_or(addr);
         bound.push(local);
+        match transport {
+            Transport::Tls => {
+                where_bound.tls.push(local);
+                where_bound.tls_port.get_or_insert(local.port());
+            }
+            Transport::Plain => {
+                where_bound.plain.push(local);
+                where_bound.plain_port.get_or_insert(local.port());
+            }
+        }
         let acceptor = match transport {
             Transport::Tls => tls.clone(),
             Transport::Plain => None,
@@ -136,6 +152,18 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
             stop_rx.clone(),
         ));
     }
+
+    app.set_bound(where_bound);
+    let control = crate::control::bind_control_socket(
+        &app.settings.daemon.control_socket,
+        &app.settings.daemon.admin_group,
+    )?;
+    listeners.spawn(crate::control::serve_control(
+        control,
+        crate::control::router(app.clone()),
+        app.settings.daemon.admin_group.clone(),
+        stop_rx.clone(),
+    ));
 
     let table = app.table();
     let served: Vec<String> = table.endpoints.keys().cloned().collect();

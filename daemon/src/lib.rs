@@ -8,8 +8,10 @@
 
 pub mod auth;
 pub mod batch;
+pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod deploy;

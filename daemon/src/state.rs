@@ -1,6 +1,9 @@
 //! The daemon's shared state: settings, store, backends and the live routing table.
 
-use std::sync::{Arc, RwLock};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use serde::Serialize;
 
 use edgeserve_accel::Backends;
 
@@ -15,6 +18,17 @@ pub struct AppState {
     pub backends: Backends,
     pub allowed_networks: Vec<ipnet::IpNet>,
     table: RwLock<Arc<RoutingTable>>,
+    bound: OnceLock<Bound>,
+}
+
+/// Where the listeners ended up (ports may be chosen by the OS when configured as 0).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bound {
+    pub tls: Vec<SocketAddr>,
+    pub plain: Vec<SocketAddr>,
+    pub tls_port: Option<u16>,
+    pub plain_port: Option<u16>,
 }
 
 impl AppState {
@@ -33,6 +47,7 @@ impl AppState {
             backends,
             allowed_networks,
             table: RwLock::new(Arc::new(table)),
+            bound: OnceLock::new(),
         }
     }
 
@@ -42,6 +57,16 @@ impl AppState {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Records where the listeners are bound (once, at start).
+    pub fn set_bound(&self, bound: Bound) {
+        let _ = self.bound.set(bound);
+    }
+
+    /// Where the listeners are bound.
+    pub fn bound(&self) -> Bound {
+        self.bound.get().cloned().unwrap_or_default()
     }
 
     /// Replaces the routing table for requests that start from now on.

@@ -1,1 +1,346 @@
-//! placeholder
+//! The end-to-end harness: starts the real `edgeserved` as a process on a temp state dir with
+//! free ports and a generated CA, and gives tests a TLS client that trusts it and the real CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod pki;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub use pki::Pki;
+
+/// How long a daemon may take to load its models and bind.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The folder holding the built binaries (`target/debug`), or `EDGESERVE_BIN_DIR`.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EDGESERVE_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// A built binary of the workspace.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// The committed example models.
+pub fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// A model's onnxruntime reference outputs.
+pub fn reference(model: &str) -> Value {
+    let text = std::fs::read_to_string(models_dir().join(model).join("reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The configuration every harness daemon starts from; tests append to it.
+fn base_config(dir: &Path) -> String {
+    let models = models_dir();
+    let d = dir.display();
+    let m = models.display();
+    format!(
+        r#"[daemon]
+state_dir = "{d}/state"
+control_socket = "{d}/run/control.sock"
+[tls]
+listen = ["127.0.0.1:0"]
+cert_pem = "{d}/tls/cert.pem"
+key_pem = "{d}/tls/key.pem"
+cname = "localhost"
+[plain]
+listen = ["127.0.0.1:0"]
+[limits]
+max_body_bytes = 1048576
+[[model]]
+name = "mlp"
+version = "1"
+path = "{m}/mlp"
+[[model]]
+name = "cnn"
+version = "1"
+path = "{m}/cnn"
+[[model]]
+name = "iris"
+version = "1"
+path = "{m}/iris_forest"
+[[model]]
+name = "two"
+version = "1"
+path = "{m}/two_inputs"
+[[endpoint]]
+name = "mlp"
+traffic = {{ blue = 100 }}
+[[endpoint]]
+name = "cnn"
+traffic = {{ blue = 100 }}
+[[endpoint]]
+name = "iris"
+traffic = {{ blue = 100 }}
+[[endpoint]]
+name = "two"
+traffic = {{ blue = 100 }}
+[[deployment]]
+name = "blue"
+endpoint = "mlp"
+model = "mlp:1"
+[[deployment]]
+name = "blue"
+endpoint = "cnn"
+model = "cnn:1"
+[[deployment]]
+name = "blue"
+endpoint = "iris"
+model = "iris:1"
+[[deployment]]
+name = "blue"
+endpoint = "two"
+model = "two:1"
+"#
+    )
+}
+
+/// A running daemon process.
+pub struct Daemon {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    pub tls: SocketAddr,
+    pub plain: SocketAddr,
+}
+
+/// A temp folder with certificates, a config file and, once started, a daemon.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub config_path: PathBuf,
+    daemon: Option<Daemon>,
+    past_logs: Vec<String>,
+}
+
+impl Harness {
+    /// A harness serving the four example models, each on endpoint `NAME` deployment `blue`.
+    pub fn new() -> Harness {
+        Harness::with_extra_config("")
+    }
+
+    /// The same, with `extra` appended to the config file.
+    pub fn with_extra_config(extra: &str) -> Harness {
+        let dir = tempfile::Builder::new().prefix("edgeserve-e2e-").tempdir().unwrap();
+        let pki = Pki::generate(&["localhost"]);
+        pki.write(&dir.path().join("tls"));
+        std::fs::create_dir_all(dir.path().join("creds")).unwrap();
+        let config_path = dir.path().join("edgeserve.toml");
+        std::fs::write(&config_path, format!("{}{extra}", base_config(dir.path()))).unwrap();
+        Harness { dir, pki, config_path, daemon: None, past_logs: Vec::new() }
+    }
+
+    /// The control socket's path.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/control.sock")
+    }
+
+    /// An `edgeserved` command with this harness's config and master-key credential folder.
+    pub fn edgeserved(&self) -> Command {
+        let mut cmd = Command::new(bin("edgeserved"));
+        cmd.arg("--config")
+            .arg(&self.config_path)
+            .env("CREDENTIALS_DIRECTORY", self.dir.path().join("creds"))
+            .env("EDGESERVE_LOG", "info,edgeserve::traffic=info");
+        cmd
+    }
+
+    /// Starts the daemon and waits until it is ready.
+    pub fn start(&mut self) -> &Daemon {
+        assert!(self.daemon.is_none(), "daemon already running");
+        let mut child =
+            self.edgeserved().stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let (mut tls, mut plain) = (None, None);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = listening(&line, "Tls") {
+                        tls.get_or_insert(addr);
+                    }
+                    if let Some(addr) = listening(&line, "Plain") {
+                        plain.get_or_insert(addr);
+                    }
+                    if line.contains("edgeserved ready") {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("edgeserved did not become ready:\n{}", logs.lock().unwrap().join("\n"));
+                }
+            }
+        }
+        self.daemon = Some(Daemon { child, logs, tls: tls.unwrap(), plain: plain.unwrap() });
+        self.daemon.as_ref().unwrap()
+    }
+
+    /// The running daemon.
+    pub fn daemon(&self) -> &Daemon {
+        self.daemon.as_ref().expect("daemon not started")
+    }
+
+    /// Stops the daemon with SIGTERM and waits for it to exit cleanly.
+    pub fn stop(&mut self) {
+        let Some(mut d) = self.daemon.take() else { return };
+        let pid = nix::unistd::Pid::from_raw(d.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = d.child.try_wait().unwrap() {
+                assert!(status.success(), "edgeserved exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "edgeserved did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Let the log reader drain what the daemon printed last.
+        std::thread::sleep(Duration::from_millis(50));
+        self.past_logs.extend(d.logs.lock().unwrap().drain(..));
+    }
+
+    /// Everything the daemon(s) of this harness logged so far.
+    pub fn logs(&self) -> String {
+        let mut all = self.past_logs.clone();
+        if let Some(d) = &self.daemon {
+            all.extend(d.logs.lock().unwrap().iter().cloned());
+        }
+        all.join("\n")
+    }
+
+    /// Runs the real `edgeserve` CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("edgeserve"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and parses its JSON output, failing the test on a non-zero exit.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "edgeserve {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// An endpoint's primary and secondary keys, from `edgeserve endpoint get-credentials`.
+    pub fn keys(&self, endpoint: &str) -> (String, String) {
+        let v = self.cli_json(&["endpoint", "get-credentials", "-n", endpoint]);
+        (
+            v["primaryKey"].as_str().unwrap().to_string(),
+            v["secondaryKey"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A TLS client that trusts only this harness's CA.
+    pub fn client(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    /// The builder behind [`Harness::client`], for tests that tweak it.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        let ca = reqwest::Certificate::from_pem(self.pki.ca_pem.as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .timeout(Duration::from_secs(30))
+    }
+
+    /// `https://localhost:PORT{path}` on the TLS listener.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.daemon().tls.port())
+    }
+
+    /// The seed scoring URI of an endpoint.
+    pub fn score_url(&self, endpoint: &str) -> String {
+        self.url(&format!("/api/v1/service/{endpoint}/score"))
+    }
+}
+
+impl Default for Harness {
+    fn default() -> Harness {
+        Harness::new()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(d) = self.daemon.as_mut() {
+            let _ = d.child.kill();
+            let _ = d.child.wait();
+        }
+    }
+}
+
+/// The address in a `listening listen=ADDR transport=KIND` log line.
+fn listening(line: &str, kind: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") || !line.contains(&format!("transport={kind}")) {
+        return None;
+    }
+    let rest = line.split("listen=").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs a command that is expected to exit by itself, killing it after `timeout`.
+pub fn run_to_exit(mut cmd: Command, timeout: Duration) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "command did not exit within {timeout:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+impl Harness {
+    /// Rewrites the config file through `edit`.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config_path).unwrap();
+        std::fs::write(&self.config_path, edit(text)).unwrap();
+    }
+}

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::Transport;
 
-pub use context::{PeerAddr, RequestId};
+pub use context::{request_context, PeerAddr, RequestId};
 
 /// What a listener's handlers know: the daemon's state and which transport they serve.
 #[derive(Clone)]

@@ -1,0 +1,3 @@
+//! Pieces of the `edgeserve` CLI that are worth testing on their own.
+
+pub mod render;

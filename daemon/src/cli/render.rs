@@ -1,0 +1,53 @@
+//! `-o table`: JSON answers as aligned text columns, for people.
+
+use serde_json::Value;
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders an array of objects (or one object) as a table with a header row.
+pub fn table(value: &Value) -> String {
+    let rows: Vec<&serde_json::Map<String, Value>> = match value {
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        Value::Object(obj) => vec![obj],
+        other => return format!("{}\n", cell(other)),
+    };
+    let Some(first) = rows.first() else { return String::new() };
+    let columns: Vec<&String> = first.keys().collect();
+    let grid: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|c| cell(r.get(*c).unwrap_or(&Value::Null))).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| grid.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: Vec<String>| -> String {
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(columns.iter().map(|c| c.to_uppercase()).collect());
+    for row in grid {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn arrays_become_aligned_rows() {
+        let t = table(&json!([{"name": "a", "n": 1}, {"name": "long", "n": 22}]));
+        assert_eq!(t, "N   NAME\n1   a\n22  long\n");
+    }
+}

@@ -1,0 +1,100 @@
+//! The control socket: created with its final mode and group before the daemon reports ready,
+//! and served with each connection's `SO_PEERCRED` identity attached to its requests.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use axum::extract::Request;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use tokio::net::UnixListener;
+
+use super::caller::{admin_gid, Caller};
+use crate::listen::Shutdown;
+
+/// Why the control socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlSocketError {
+    #[error("control socket {path} ({what}): {source}")]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds the socket at `path` with mode 0660 and group `admin_group` (when that group exists).
+pub fn bind_control_socket(
+    path: &Path,
+    admin_group: &str,
+) -> Result<UnixListener, ControlSocketError> {
+    let io = |what: &'static str| {
+        move |source| ControlSocketError::Io { path: path.into(), what, source }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("creating its folder"))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("removing a stale socket")(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(io("binding"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(io("setting mode 0660"))?;
+    match admin_gid(admin_group) {
+        Some(gid) => {
+            std::os::unix::fs::chown(path, None, Some(gid)).map_err(io("setting its group"))?;
+        }
+        None => tracing::warn!(
+            group = admin_group,
+            "daemon.admin_group does not exist: only root can use the control socket"
+        ),
+    }
+    Ok(listener)
+}
+
+/// Serves the control router until shutdown.
+pub async fn serve_control(
+    listener: UnixListener,
+    router: Router,
+    admin_group: String,
+    mut shutdown: Shutdown,
+) {
+    let admin = admin_gid(&admin_group);
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let creds = match getsockopt(&stream, PeerCredentials) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket peer without credentials; refused");
+                continue;
+            }
+        };
+        let caller =
+            Caller { uid: creds.uid(), gid: creds.gid(), pid: creds.pid(), admin_gid: admin };
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(caller.clone());
+                req
+            },
+        ));
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(error = %e, "control connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs, idempotently, what building and testing edgeserve needs beyond a Rust toolchain.
+# Safe with no stdin (CI): nothing is asked, nothing is installed twice.
+set -euo pipefail
+
+# Debian packages: a C toolchain for ring, openssl (tests make encrypted keys), setpriv
+# (tests switch users), curl (the demo's scoring command).
+packages=(build-essential pkg-config openssl util-linux curl ca-certificates)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing: ${missing[*]}" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    for c in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+    done
+fi

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `edgeserved` and `edgeserve` binaries as processes, real TLS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod config_errors;
+mod control;
+mod oip;
+mod reference;
+mod restart;
+mod scoring;
