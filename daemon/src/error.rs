@@ -59,6 +59,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)
     }
 
+    /// 409: the change conflicts with what exists.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "Conflict", message)
+    }
+
     /// 405: the route exists with other methods.
     pub fn method_not_allowed() -> ApiError {
         ApiError::new(
@@ -66,6 +71,11 @@ impl ApiError {
             "MethodNotAllowed",
             "method not allowed on this route",
         )
+    }
+
+    /// 408: the client did not send its body in time.
+    pub fn request_timeout(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", message)
     }
 
     /// 413: the body is over `limits.max_body_bytes`.

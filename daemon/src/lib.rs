@@ -18,6 +18,7 @@ pub mod deploy;
 pub mod devcert;
 pub mod error;
 pub mod listen;
+pub mod manage;
 pub mod names;
 pub mod provision;
 pub mod route;

@@ -19,6 +19,8 @@ pub struct AppState {
     pub allowed_networks: Vec<ipnet::IpNet>,
     table: RwLock<Arc<RoutingTable>>,
     bound: OnceLock<Bound>,
+    /// Serializes control-plane writes.
+    pub writes: tokio::sync::Mutex<()>,
 }
 
 /// Where the listeners ended up (ports may be chosen by the OS when configured as 0).
@@ -48,6 +50,7 @@ impl AppState {
             allowed_networks,
             table: RwLock::new(Arc::new(table)),
             bound: OnceLock::new(),
+            writes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -57,6 +60,11 @@ impl AppState {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// `limits.request_timeout_ms` as a duration.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.settings.limits.request_timeout_ms)
     }
 
     /// Records where the listeners are bound (once, at start).

@@ -50,11 +50,9 @@ pub fn reference(model: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The configuration every harness daemon starts from; tests append to it.
-fn base_config(dir: &Path) -> String {
-    let models = models_dir();
+/// Daemon, listener and limit settings of every harness daemon.
+fn settings_config(dir: &Path) -> String {
     let d = dir.display();
-    let m = models.display();
     format!(
         r#"[daemon]
 state_dir = "{d}/state"
@@ -68,7 +66,16 @@ cname = "localhost"
 listen = ["127.0.0.1:0"]
 [limits]
 max_body_bytes = 1048576
-[[model]]
+"#
+    )
+}
+
+/// The configuration every harness daemon starts from; tests append to it.
+fn base_config(dir: &Path) -> String {
+    let models = models_dir();
+    let m = models.display();
+    let declarations = format!(
+        r#"[[model]]
 name = "mlp"
 version = "1"
 path = "{m}/mlp"
@@ -113,7 +120,8 @@ name = "blue"
 endpoint = "two"
 model = "two:1"
 "#
-    )
+    );
+    format!("{}{declarations}", settings_config(dir))
 }
 
 /// A running daemon process.
@@ -137,6 +145,13 @@ impl Harness {
     /// A harness serving the four example models, each on endpoint `NAME` deployment `blue`.
     pub fn new() -> Harness {
         Harness::with_extra_config("")
+    }
+
+    /// A harness whose daemon serves nothing until the control plane says so.
+    pub fn bare() -> Harness {
+        let h = Harness::with_extra_config("");
+        std::fs::write(&h.config_path, settings_config(h.dir.path())).unwrap();
+        h
     }
 
     /// The same, with `extra` appended to the config file.
@@ -247,6 +262,24 @@ impl Harness {
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// Runs the CLI expecting failure; returns its exit code and stderr.
+    pub fn cli_err(&self, args: &[&str]) -> (i32, String) {
+        let out = self.cli(args);
+        assert!(
+            !out.status.success(),
+            "edgeserve {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+
+    /// Writes a file into the harness folder and returns its path as a string.
+    pub fn write_file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
     }
 
     /// Runs the CLI and parses its JSON output, failing the test on a non-zero exit.

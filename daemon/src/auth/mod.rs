@@ -12,6 +12,8 @@ pub use keys::{KeyDigests, KeySlot};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identity {
     Key(KeySlot),
+    /// A control-socket caller (`edgeserve endpoint invoke`).
+    UnixUser(u32),
 }
 
 impl Identity {
@@ -19,6 +21,7 @@ impl Identity {
     pub fn describe(&self) -> String {
         match self {
             Identity::Key(slot) => format!("key:{}", slot.as_str()),
+            Identity::UnixUser(uid) => format!("unix-user:{uid}"),
         }
     }
 }

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::http::Method;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use edgeserve_daemon::cli::files::{assignment, percentages, read_document};
 use edgeserve_daemon::cli::render;
 use edgeserve_daemon::control::{ControlClient, ControlError};
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 /// The edgeserve operator CLI.
 #[derive(Parser)]
@@ -24,8 +26,8 @@ struct Args {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "json", global = true)]
     output: Output,
-    /// Seconds to wait for the daemon's answer.
-    #[arg(long, default_value = "30", global = true)]
+    /// Seconds to wait for the daemon's answer (loading a deployment can take a while).
+    #[arg(long, default_value = "300", global = true)]
     timeout: u64,
     #[command(subcommand)]
     command: Command,
@@ -44,6 +46,16 @@ enum Command {
         #[command(subcommand)]
         verb: EndpointVerb,
     },
+    /// Deployments of an endpoint.
+    Deployment {
+        #[command(subcommand)]
+        verb: DeploymentVerb,
+    },
+    /// The model repository.
+    Model {
+        #[command(subcommand)]
+        verb: ModelVerb,
+    },
     /// Accelerator devices.
     Device {
         #[command(subcommand)]
@@ -55,6 +67,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EndpointVerb {
+    /// Create an endpoint (with fresh keys) from a file or flags.
+    Create {
+        /// Endpoint file (TOML or JSON): name, auth_mode, public_network_access, description, transport.
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        #[arg(short, long)]
+        name: Option<String>,
+        #[arg(long)]
+        auth_mode: Option<String>,
+        #[arg(long)]
+        public_network_access: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// tls (CPU/GPU deployments) or plain (FPGA deployments).
+        #[arg(long)]
+        transport: Option<String>,
+    },
     /// List endpoints.
     List,
     /// Show one endpoint.
@@ -62,10 +91,142 @@ enum EndpointVerb {
         #[arg(short, long)]
         name: String,
     },
+    /// Change traffic, mirror traffic or other fields.
+    Update {
+        #[arg(short, long)]
+        name: String,
+        /// Live traffic split, e.g. blue=90,green=10 (whole numbers summing to 100).
+        #[arg(long)]
+        traffic: Option<String>,
+        /// Mirrored copies, e.g. green=10 (responses discarded).
+        #[arg(long)]
+        mirror: Option<String>,
+        /// Other fields: description=..., public_network_access=enabled|disabled.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Delete an endpoint, its deployments and its keys.
+    Delete {
+        #[arg(short, long)]
+        name: String,
+    },
     /// Print an endpoint's primary and secondary keys.
     GetCredentials {
         #[arg(short, long)]
         name: String,
+    },
+    /// Replace one key; the other keeps working.
+    RegenerateKeys {
+        #[arg(short, long)]
+        name: String,
+        #[arg(long, value_parser = ["primary", "secondary"])]
+        key_type: String,
+    },
+    /// Score a request file on the endpoint.
+    Invoke {
+        #[arg(short, long)]
+        name: String,
+        /// Request file: {"data": ...} or {"inputs": {...}}.
+        #[arg(short = 'r', long)]
+        request_file: PathBuf,
+        /// Send it to this deployment, whatever the traffic split.
+        #[arg(long)]
+        deployment: Option<String>,
+    },
+}
+
+#[derive(ClapArgs)]
+struct DeploymentFields {
+    /// Deployment file (TOML or JSON), as SPEC §6 shows.
+    #[arg(short, long)]
+    file: Option<PathBuf>,
+    #[arg(short, long)]
+    name: Option<String>,
+    #[arg(short, long)]
+    endpoint: Option<String>,
+    /// Registered model NAME:VERSION.
+    #[arg(long)]
+    model: Option<String>,
+    /// cpu, gpu or fpga.
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long)]
+    device: Option<u32>,
+    #[arg(long)]
+    instance_count: Option<u32>,
+    #[arg(long)]
+    max_queue: Option<u32>,
+    /// Other fields as KEY=VALUE.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum DeploymentVerb {
+    /// Create (or replace) a deployment; it is loaded before it serves.
+    Create {
+        #[command(flatten)]
+        fields: DeploymentFields,
+        /// Give it 100% of the endpoint's traffic.
+        #[arg(long)]
+        all_traffic: bool,
+    },
+    /// Show one deployment.
+    Show {
+        #[arg(short, long)]
+        name: String,
+        #[arg(short, long)]
+        endpoint: String,
+    },
+    /// List an endpoint's deployments.
+    List {
+        #[arg(short, long)]
+        endpoint: String,
+    },
+    /// Change a deployment (e.g. --set model=defects:4); the new one loads before the old retires.
+    Update {
+        #[arg(short, long)]
+        name: String,
+        #[arg(short, long)]
+        endpoint: String,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Delete a deployment that takes no traffic.
+    Delete {
+        #[arg(short, long)]
+        name: String,
+        #[arg(short, long)]
+        endpoint: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelVerb {
+    /// Copy a model (a folder with model.onnx, or an .onnx file) into the repository.
+    Register {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        path: PathBuf,
+    },
+    /// List registered models.
+    List,
+    /// Show one model version.
+    Show {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+    },
+    /// Delete a model version no deployment uses.
+    Delete {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
     },
 }
 
@@ -88,7 +249,7 @@ fn main() {
             0
         }
         Err(e) => {
-            eprintln!("edgeserve: {e}");
+            eprintln!("edgeserve: {e:#}");
             match e.downcast_ref::<ControlError>() {
                 Some(ControlError::Api { .. }) => 1,
                 _ => 2,
@@ -98,19 +259,205 @@ fn main() {
     std::process::exit(code);
 }
 
+/// One control request.
+struct Request {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+fn req(method: Method, path: String, body: Option<Value>) -> Request {
+    Request { method, path, body, headers: Vec::new() }
+}
+
 fn run(args: &Args) -> anyhow::Result<Value> {
+    let request = build(&args.command)?;
     let client = ControlClient::new(&args.socket, Duration::from_secs(args.timeout));
-    let (method, path) = match &args.command {
-        Command::Status => (Method::GET, "/status".to_string()),
-        Command::Device { verb: DeviceVerb::List } => (Method::GET, "/devices".to_string()),
-        Command::Endpoint { verb } => match verb {
-            EndpointVerb::List => (Method::GET, "/endpoints".to_string()),
-            EndpointVerb::Show { name } => (Method::GET, format!("/endpoints/{name}")),
-            EndpointVerb::GetCredentials { name } => {
-                (Method::POST, format!("/endpoints/{name}/credentials"))
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let headers: Vec<(&str, &str)> =
+        request.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(runtime.block_on(client.call_with_headers(
+        request.method,
+        &request.path,
+        request.body.as_ref(),
+        &headers,
+    ))?)
+}
+
+fn insert_some(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        obj.insert(key.to_string(), v);
+    }
+}
+
+fn apply_sets(obj: &mut Map<String, Value>, sets: &[String]) -> anyhow::Result<()> {
+    for s in sets {
+        let (k, v) = assignment(s)?;
+        obj.insert(k, v);
+    }
+    Ok(())
+}
+
+fn object(v: Value, what: &str) -> anyhow::Result<Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => anyhow::bail!("{what} must be a table of fields"),
+    }
+}
+
+fn build(command: &Command) -> anyhow::Result<Request> {
+    Ok(match command {
+        Command::Status => req(Method::GET, "/status".into(), None),
+        Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
+        Command::Endpoint { verb } => endpoint(verb)?,
+        Command::Deployment { verb } => deployment(verb)?,
+        Command::Model { verb } => match verb {
+            ModelVerb::Register { name, version, path } => {
+                let path = std::fs::canonicalize(path)
+                    .with_context(|| format!("model path {}", path.display()))?;
+                req(
+                    Method::POST,
+                    "/models".into(),
+                    Some(json!({ "name": name, "version": version, "path": path })),
+                )
+            }
+            ModelVerb::List => req(Method::GET, "/models".into(), None),
+            ModelVerb::Show { name, version } => {
+                req(Method::GET, format!("/models/{name}/versions/{version}"), None)
+            }
+            ModelVerb::Delete { name, version } => {
+                req(Method::DELETE, format!("/models/{name}/versions/{version}"), None)
             }
         },
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    Ok(runtime.block_on(client.call(method, &path, None))?)
+    })
+}
+
+fn endpoint(verb: &EndpointVerb) -> anyhow::Result<Request> {
+    Ok(match verb {
+        EndpointVerb::Create {
+            file,
+            name,
+            auth_mode,
+            public_network_access,
+            description,
+            transport,
+        } => {
+            let mut body = match file {
+                Some(f) => object(read_document(f)?, "the endpoint file")?,
+                None => Map::new(),
+            };
+            insert_some(&mut body, "name", name.clone().map(Value::from));
+            insert_some(&mut body, "auth_mode", auth_mode.clone().map(Value::from));
+            insert_some(
+                &mut body,
+                "public_network_access",
+                public_network_access.clone().map(Value::from),
+            );
+            insert_some(&mut body, "description", description.clone().map(Value::from));
+            insert_some(&mut body, "transport", transport.clone().map(Value::from));
+            let name = body
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .context("the endpoint needs a name (--name or name = ... in the file)")?;
+            req(Method::PUT, format!("/endpoints/{name}"), Some(Value::Object(body)))
+        }
+        EndpointVerb::List => req(Method::GET, "/endpoints".into(), None),
+        EndpointVerb::Show { name } => req(Method::GET, format!("/endpoints/{name}"), None),
+        EndpointVerb::Update { name, traffic, mirror, set } => {
+            let mut body = Map::new();
+            if let Some(t) = traffic {
+                body.insert("traffic".into(), json!(percentages(t)?));
+            }
+            if let Some(m) = mirror {
+                body.insert("mirrorTraffic".into(), json!(percentages(m)?));
+            }
+            for s in set {
+                let (k, v) = assignment(s)?;
+                let key = match k.as_str() {
+                    "description" => "description",
+                    "public_network_access" | "publicNetworkAccess" => "publicNetworkAccess",
+                    other => anyhow::bail!(
+                        "--set {other}: only description and public_network_access can be set"
+                    ),
+                };
+                body.insert(key.into(), v);
+            }
+            if body.is_empty() {
+                anyhow::bail!("nothing to update: give --traffic, --mirror or --set");
+            }
+            req(Method::PATCH, format!("/endpoints/{name}"), Some(Value::Object(body)))
+        }
+        EndpointVerb::Delete { name } => req(Method::DELETE, format!("/endpoints/{name}"), None),
+        EndpointVerb::GetCredentials { name } => {
+            req(Method::POST, format!("/endpoints/{name}/credentials"), None)
+        }
+        EndpointVerb::RegenerateKeys { name, key_type } => req(
+            Method::POST,
+            format!("/endpoints/{name}/regenerateKeys"),
+            Some(json!({ "keyType": key_type })),
+        ),
+        EndpointVerb::Invoke { name, request_file, deployment } => {
+            let body = read_document(request_file)?;
+            let mut r = req(Method::POST, format!("/endpoints/{name}/invoke"), Some(body));
+            if let Some(d) = deployment {
+                r.headers.push(("x-deployment", d.clone()));
+            }
+            r
+        }
+    })
+}
+
+fn deployment(verb: &DeploymentVerb) -> anyhow::Result<Request> {
+    Ok(match verb {
+        DeploymentVerb::Create { fields, all_traffic } => {
+            let f = fields;
+            let mut body = match &f.file {
+                Some(file) => object(read_document(file)?, "the deployment file")?,
+                None => Map::new(),
+            };
+            insert_some(&mut body, "name", f.name.clone().map(Value::from));
+            insert_some(&mut body, "endpoint", f.endpoint.clone().map(Value::from));
+            insert_some(&mut body, "model", f.model.clone().map(Value::from));
+            insert_some(&mut body, "target", f.target.clone().map(Value::from));
+            insert_some(&mut body, "device", f.device.map(Value::from));
+            insert_some(&mut body, "instance_count", f.instance_count.map(Value::from));
+            insert_some(&mut body, "max_queue", f.max_queue.map(Value::from));
+            apply_sets(&mut body, &f.set)?;
+            let field = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+            let name = field("name")
+                .context("the deployment needs a name (--name or name = ... in the file)")?;
+            let endpoint = field("endpoint").context(
+                "the deployment needs an endpoint (--endpoint or endpoint = ... in the file)",
+            )?;
+            let query = if *all_traffic { "?allTraffic=true" } else { "" };
+            req(
+                Method::PUT,
+                format!("/endpoints/{endpoint}/deployments/{name}{query}"),
+                Some(Value::Object(body)),
+            )
+        }
+        DeploymentVerb::Show { name, endpoint } => {
+            req(Method::GET, format!("/endpoints/{endpoint}/deployments/{name}"), None)
+        }
+        DeploymentVerb::List { endpoint } => {
+            req(Method::GET, format!("/endpoints/{endpoint}/deployments"), None)
+        }
+        DeploymentVerb::Update { name, endpoint, set } => {
+            let mut body = Map::new();
+            apply_sets(&mut body, set)?;
+            if body.is_empty() {
+                anyhow::bail!("nothing to update: give --set KEY=VALUE");
+            }
+            req(
+                Method::PATCH,
+                format!("/endpoints/{endpoint}/deployments/{name}"),
+                Some(Value::Object(body)),
+            )
+        }
+        DeploymentVerb::Delete { name, endpoint } => {
+            req(Method::DELETE, format!("/endpoints/{endpoint}/deployments/{name}"), None)
+        }
+    })
 }

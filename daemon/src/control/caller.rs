@@ -10,7 +10,13 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     EndpointsRead,
+    EndpointsWrite,
+    EndpointsDelete,
     ListKeys,
+    RegenerateKeys,
+    Score,
+    ModelsRead,
+    ModelsWrite,
     DevicesRead,
 }
 
@@ -19,7 +25,13 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::EndpointsRead => "endpoints/read",
+            Action::EndpointsWrite => "endpoints/write",
+            Action::EndpointsDelete => "endpoints/delete",
             Action::ListKeys => "endpoints/listKeys/action",
+            Action::RegenerateKeys => "endpoints/regenerateKeys/action",
+            Action::Score => "endpoints/score/action",
+            Action::ModelsRead => "models/read",
+            Action::ModelsWrite => "models/write",
             Action::DevicesRead => "endpoints/read",
         }
     }

@@ -48,7 +48,18 @@ impl ControlClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ControlError> {
-        tokio::time::timeout(self.timeout, self.call_inner(method, path, body))
+        self.call_with_headers(method, path, body, &[]).await
+    }
+
+    /// Like [`ControlClient::call`], with extra request headers.
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, ControlError> {
+        tokio::time::timeout(self.timeout, self.call_inner(method, path, body, headers))
             .await
             .map_err(|_| ControlError::Timeout(self.timeout))?
     }
@@ -58,6 +69,7 @@ impl ControlClient {
         method: Method,
         path: &str,
         body: Option<&Value>,
+        headers: &[(&str, &str)],
     ) -> Result<Value, ControlError> {
         let http = |e: &dyn std::fmt::Display| ControlError::Http(e.to_string());
         let stream = tokio::net::UnixStream::connect(&self.socket)
@@ -68,7 +80,11 @@ impl ControlClient {
             .map_err(|e| http(&e))?;
         tokio::spawn(conn);
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = Request::builder()
+        let mut request = Request::builder();
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request
             .method(method)
             .uri(path)
             .header("host", "edgeserved")

@@ -5,7 +5,10 @@
 
 mod caller;
 mod client;
+mod deployments;
 mod endpoints;
+mod invoke;
+mod models;
 mod socket;
 mod system;
 
@@ -13,6 +16,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,10 +31,45 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/status", get(system::status))
         .route("/devices", get(system::devices))
         .route("/endpoints", get(endpoints::list))
-        .route("/endpoints/{name}", get(endpoints::show))
+        .route(
+            "/endpoints/{name}",
+            get(endpoints::show)
+                .put(endpoints::create)
+                .patch(endpoints::update)
+                .delete(endpoints::delete),
+        )
         .route("/endpoints/{name}/credentials", post(endpoints::credentials))
+        .route("/endpoints/{name}/regenerateKeys", post(endpoints::regenerate_keys))
+        .route("/endpoints/{name}/invoke", post(invoke::invoke))
+        .route("/endpoints/{name}/deployments", get(deployments::list))
+        .route(
+            "/endpoints/{name}/deployments/{deployment}",
+            get(deployments::show)
+                .put(deployments::put)
+                .patch(deployments::update)
+                .delete(deployments::delete),
+        )
+        .route("/models", get(models::list).post(models::register))
+        .route("/models/{name}/versions/{version}", get(models::show).delete(models::delete))
         .fallback(|| async { ApiError::not_found("no such control route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(app)
         .layer(axum::middleware::from_fn(crate::route::request_context))
+}
+
+/// Longest control request body (deployment files and scoring requests for `invoke`).
+const MAX_CONTROL_BODY: u64 = 64 << 20;
+
+/// Reads a control request's JSON body into `T`; the message says what is wrong with it.
+async fn json_body<T: DeserializeOwned>(body: axum::body::Body) -> Result<T, ApiError> {
+    let headers = axum::http::HeaderMap::new();
+    let value = crate::route::body::read_json(
+        &headers,
+        body,
+        MAX_CONTROL_BODY,
+        std::time::Duration::from_secs(30),
+    )
+    .await?;
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid_input(format!("invalid request: {e}")))
 }

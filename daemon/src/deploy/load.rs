@@ -36,26 +36,20 @@ pub async fn load_deployment(
     .await
     .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
     let state = match loaded {
-        Ok(instances) => {
-            let signature = match instances.first() {
-                Some(first) => first.signature().clone(),
-                None => {
-                    return LiveDeployment {
-                        record,
-                        state: DeploymentState::Failed { reason: "no instance loaded".into() },
-                    }
-                }
-            };
-            tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), "deployment loaded");
-            let runner = Runner::start(&label, instances, record.max_queue as usize);
-            DeploymentState::Succeeded { runner, signature }
-        }
+        Ok(instances) => match instances.first().map(|first| first.signature().clone()) {
+            Some(signature) => {
+                tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), "deployment loaded");
+                let runner = Runner::start(&label, instances, record.max_queue as usize);
+                DeploymentState::Succeeded { runner, signature }
+            }
+            None => DeploymentState::Failed { reason: "no instance loaded".into() },
+        },
         Err(reason) => {
             tracing::error!(deployment = %label, %reason, "deployment failed to load");
             DeploymentState::Failed { reason }
         }
     };
-    LiveDeployment { record, state }
+    LiveDeployment { record, state, requests: Default::default() }
 }
 
 /// Builds the routing table from the store, loading every deployment (in parallel; a failed

@@ -1,6 +1,7 @@
 //! The routing table: endpoint name → live endpoint → live deployments.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use edgeserve_accel::Signature;
@@ -21,9 +22,16 @@ pub enum DeploymentState {
 pub struct LiveDeployment {
     pub record: DeploymentRecord,
     pub state: DeploymentState,
+    /// Requests this deployment has run (live and mirrored).
+    pub requests: AtomicU64,
 }
 
 impl LiveDeployment {
+    /// Counts one request run.
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// `Succeeded` or `Failed`.
     pub fn state_name(&self) -> &'static str {
         match self.state {
@@ -34,6 +42,7 @@ impl LiveDeployment {
 }
 
 /// An endpoint as served now.
+#[derive(Clone)]
 pub struct LiveEndpoint {
     pub record: EndpointRecord,
     pub credentials: Credentials,
@@ -57,7 +66,7 @@ impl LiveEndpoint {
 }
 
 /// Every endpoint served; swapped whole when anything changes, so readers never lock.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct RoutingTable {
     pub endpoints: HashMap<String, Arc<LiveEndpoint>>,
 }

@@ -1,5 +1,7 @@
 //! Reading a JSON request body within the size limit and the request timeout.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
@@ -7,8 +9,14 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// Checks the content type (JSON, or none) and reads the body as JSON, at most `limit` bytes.
-pub async fn read_json(headers: &HeaderMap, body: Body, limit: u64) -> Result<Value, ApiError> {
+/// Checks the content type (JSON, or none) and reads the body as JSON: at most `limit` bytes,
+/// within `timeout` (a client trickling its body cannot hold a connection forever).
+pub async fn read_json(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("(not text)");
         let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -24,7 +32,13 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: u64) -> Result<Va
         return Err(ApiError::too_large(limit));
     }
     let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    let bytes = limited.collect().await.map(|c| c.to_bytes()).map_err(|e| {
+    let collected = tokio::time::timeout(timeout, limited.collect()).await.map_err(|_| {
+        ApiError::request_timeout(format!(
+            "the request body did not arrive within {} ms (limits.request_timeout_ms)",
+            timeout.as_millis()
+        ))
+    })?;
+    let bytes = collected.map(|c| c.to_bytes()).map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
             ApiError::too_large(limit)
         } else {
@@ -33,4 +47,45 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: u64) -> Result<Va
     })?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::invalid_input(format!("request body is not valid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::{Body, Bytes, HttpBody};
+    use axum::http::{HeaderMap, StatusCode};
+
+    use super::*;
+
+    /// A body whose client never sends the rest.
+    struct Stalled;
+
+    impl HttpBody for Stalled {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_times_out() {
+        let err = read_json(&HeaderMap::new(), Body::new(Stalled), 1024, Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn over_the_limit_without_content_length_is_413() {
+        let body = Body::from(vec![b' '; 2048]);
+        let err =
+            read_json(&HeaderMap::new(), body, 1024, Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
 }

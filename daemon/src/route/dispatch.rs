@@ -13,6 +13,7 @@ use crate::auth::{self, Identity};
 use crate::batch::Runner;
 use crate::deploy::{DeploymentState, LiveDeployment, LiveEndpoint};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::NetworkAccess;
 
 /// How long a client should wait before retrying a full queue.
@@ -133,25 +134,46 @@ pub fn loaded(deployment: &LiveDeployment) -> Result<(&Runner, &Signature), ApiE
     }
 }
 
+/// Sends copies of the inputs to the endpoint's mirror deployments (their answers are dropped;
+/// the live response never waits for them).
+pub fn mirror(app: &AppState, endpoint: &LiveEndpoint, call: &Call, inputs: &[Tensor]) {
+    for (name, &pct) in &endpoint.record.mirror_traffic {
+        if pct == 0 || call.deployment.as_deref() == Some(name) || rand::random_range(0..100) >= pct
+        {
+            continue;
+        }
+        let Some(deployment) = endpoint.deployments.get(name).cloned() else { continue };
+        let DeploymentState::Succeeded { runner, .. } = &deployment.state else { continue };
+        let Ok(rx) = runner.submit(inputs.to_vec()) else {
+            tracing::debug!(endpoint = %call.endpoint, deployment = %name, "mirror queue full; copy dropped");
+            continue;
+        };
+        let timeout = app.request_timeout();
+        tokio::spawn(async move {
+            if let Ok(Ok(Ok(_))) = tokio::time::timeout(timeout, rx).await {
+                deployment.count_request();
+            }
+        });
+    }
+}
+
 /// Runs inputs on the deployment's queue, bounded by the request timeout.
 pub async fn run(
-    l: &Listener,
+    app: &AppState,
     call: &Call,
+    deployment: &LiveDeployment,
     runner: &Runner,
     inputs: Vec<Tensor>,
 ) -> Result<Vec<Tensor>, ApiError> {
-    let deployment = call.deployment.as_deref().unwrap_or("-");
+    let name = deployment.record.name.as_str();
     let rx = runner.submit(inputs).map_err(|_| {
         ApiError::unavailable(
             "QueueFull",
-            format!(
-                "deployment {deployment} has {} requests waiting; retry shortly",
-                runner.capacity()
-            ),
+            format!("deployment {name} has {} requests waiting; retry shortly", runner.capacity()),
             QUEUE_FULL_RETRY,
         )
     })?;
-    let timeout = Duration::from_millis(l.app.settings.limits.request_timeout_ms);
+    let timeout = app.request_timeout();
     match tokio::time::timeout(timeout, rx).await {
         Err(_) => Err(ApiError::unavailable(
             "Timeout",
@@ -166,10 +188,13 @@ pub async fn run(
             Err(ApiError::internal())
         }
         Ok(Ok(Err(e))) => {
-            tracing::error!(request_id = %call.request_id.0, deployment, kind = e.kind().as_str(), error = %e, "backend error");
+            tracing::error!(request_id = %call.request_id.0, deployment = name, kind = e.kind().as_str(), error = %e, "backend error");
             Err(ApiError::from_backend(&e))
         }
-        Ok(Ok(Ok(outputs))) => Ok(outputs),
+        Ok(Ok(Ok(outputs))) => {
+            deployment.count_request();
+            Ok(outputs)
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! The data plane's routes (SPEC §5): seed-style scoring, Open Inference Protocol, health.
 
-mod body;
+pub(crate) mod body;
 mod context;
-mod dispatch;
+pub(crate) mod dispatch;
 mod health;
 mod oip;
 mod score;

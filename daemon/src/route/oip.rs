@@ -77,11 +77,18 @@ async fn infer_inner(
     body: Body,
 ) -> Result<Response, ApiError> {
     let ep = dispatch::admit(l, call, headers)?;
-    let value = body::read_json(headers, body, l.app.settings.limits.max_body_bytes).await?;
+    let value = body::read_json(
+        headers,
+        body,
+        l.app.settings.limits.max_body_bytes,
+        l.app.request_timeout(),
+    )
+    .await?;
     let deployment = dispatch::choose(&ep, call, headers)?;
     let (runner, signature) = dispatch::loaded(&deployment)?;
     let decoded = oip::decode(value, signature).map_err(ApiError::invalid_input)?;
-    let outputs = dispatch::run(l, call, runner, decoded.inputs).await?;
+    dispatch::mirror(&l.app, &ep, call, &decoded.inputs);
+    let outputs = dispatch::run(&l.app, call, &deployment, runner, decoded.inputs).await?;
     Ok(dispatch::json_ok(oip::encode(
         &call.endpoint,
         version_of(&deployment.record.model),

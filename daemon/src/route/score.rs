@@ -32,10 +32,17 @@ async fn score(
     body: Body,
 ) -> Result<Response, ApiError> {
     let endpoint = dispatch::admit(l, call, headers)?;
-    let value = body::read_json(headers, body, l.app.settings.limits.max_body_bytes).await?;
+    let value = body::read_json(
+        headers,
+        body,
+        l.app.settings.limits.max_body_bytes,
+        l.app.request_timeout(),
+    )
+    .await?;
     let deployment = dispatch::choose(&endpoint, call, headers)?;
     let (runner, signature) = dispatch::loaded(&deployment)?;
     let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
-    let outputs = dispatch::run(l, call, runner, inputs).await?;
+    dispatch::mirror(&l.app, &endpoint, call, &inputs);
+    let outputs = dispatch::run(&l.app, call, &deployment, runner, inputs).await?;
     Ok(dispatch::json_ok(seed::encode(&outputs, signature)))
 }

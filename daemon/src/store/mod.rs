@@ -181,6 +181,78 @@ impl Store {
         self.deployments.insert(key, encode(record)?).map_err(write_err)?;
         self.flush()
     }
+
+    /// Writes a deployment and its endpoint (whose traffic may have changed) in one transaction.
+    pub fn put_deployment_and_endpoint(
+        &self,
+        deployment: &DeploymentRecord,
+        endpoint: &EndpointRecord,
+    ) -> Result<(), StoreError> {
+        let dkey = deployment_key(&deployment.endpoint, &deployment.name);
+        let dval = encode(deployment)?;
+        let eval = encode(endpoint)?;
+        (&self.deployments, &self.endpoints)
+            .transaction(|(deployments, endpoints)| {
+                deployments.insert(dkey.as_slice(), dval.as_slice())?;
+                endpoints.insert(endpoint.name.as_bytes(), eval.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e: TransactionError<()>| write_err(format!("{e:?}")))?;
+        self.flush()
+    }
+
+    /// Removes a deployment and writes its endpoint (without it in the traffic), atomically.
+    pub fn delete_deployment(
+        &self,
+        endpoint: &EndpointRecord,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let dkey = deployment_key(&endpoint.name, name);
+        let eval = encode(endpoint)?;
+        (&self.deployments, &self.endpoints)
+            .transaction(|(deployments, endpoints)| {
+                deployments.remove(dkey.as_slice())?;
+                endpoints.insert(endpoint.name.as_bytes(), eval.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e: TransactionError<()>| write_err(format!("{e:?}")))?;
+        self.flush()
+    }
+
+    /// Removes an endpoint, its keys and every deployment of it, in one transaction.
+    pub fn delete_endpoint(&self, name: &str) -> Result<(), StoreError> {
+        let prefix = format!("{name}/");
+        let owned: Vec<sled::IVec> = self
+            .deployments
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(write_err)?;
+        (&self.endpoints, &self.keys, &self.deployments)
+            .transaction(|(endpoints, keys, deployments)| {
+                endpoints.remove(name.as_bytes())?;
+                keys.remove(name.as_bytes())?;
+                for k in &owned {
+                    deployments.remove(k)?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e: TransactionError<()>| write_err(format!("{e:?}")))?;
+        self.flush()
+    }
+
+    /// Replaces an endpoint's keys.
+    pub fn put_keys(&self, endpoint: &str, keys: &EndpointKeys) -> Result<(), StoreError> {
+        let sealed = self.sealer.seal(&keys_context(endpoint), &encode(keys)?)?;
+        self.keys.insert(endpoint.as_bytes(), sealed).map_err(write_err)?;
+        self.flush()
+    }
+
+    /// Removes a model version's record.
+    pub fn delete_model(&self, name: &str, version: &str) -> Result<(), StoreError> {
+        self.models.remove(format!("{name}:{version}")).map_err(write_err)?;
+        self.flush()
+    }
 }
 
 #[cfg(test)]

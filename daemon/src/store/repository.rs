@@ -80,6 +80,18 @@ impl ModelRepository {
     }
 }
 
+impl ModelRepository {
+    /// Removes a stored version's files (the record is the store's business).
+    pub fn remove(&self, name: &str, version: &str) -> Result<(), StoreError> {
+        let dir = self.root.join(name).join(version);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Repository(format!("cannot remove {}: {e}", dir.display()))),
+        }
+    }
+}
+
 /// The artifact files of a source: a folder's known files, or a single `.onnx` file.
 fn artifact_files(source: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     let meta = std::fs::metadata(source)

@@ -5,6 +5,7 @@
 mod config_errors;
 mod control;
 mod oip;
+mod operator;
 mod reference;
 mod restart;
 mod scoring;

@@ -1,0 +1,155 @@
+//! Deployment routes of the control plane.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{Action, Caller};
+use crate::config::DeploymentDecl;
+use crate::deploy::{DeploymentState, LiveDeployment};
+use crate::error::ApiError;
+use crate::manage;
+use crate::state::AppState;
+
+/// The JSON `deployment show` prints.
+fn deployment_json(d: &LiveDeployment) -> Value {
+    let r = &d.record;
+    let mut v = json!({
+        "name": r.name,
+        "endpoint": r.endpoint,
+        "model": r.model,
+        "target": r.target,
+        "device": r.device,
+        "instanceCount": r.instance_count,
+        "maxBatchSize": r.max_batch_size,
+        "batchWindowUs": r.batch_window_us,
+        "maxQueue": r.max_queue,
+        "state": d.state_name(),
+        "requestCount": d.requests.load(std::sync::atomic::Ordering::Relaxed),
+        "createdAt": r.created_at,
+        "updatedAt": r.updated_at,
+    });
+    match &d.state {
+        DeploymentState::Failed { reason } => v["reason"] = json!(reason),
+        DeploymentState::Succeeded { runner, .. } => v["queueDepth"] = json!(runner.depth()),
+    }
+    v
+}
+
+fn live(app: &AppState, endpoint: &str, name: &str) -> Result<Arc<LiveDeployment>, ApiError> {
+    let table = app.table();
+    let ep = table.endpoint(endpoint).ok_or_else(|| ApiError::endpoint_not_found(endpoint))?;
+    ep.deployments.get(name).cloned().ok_or_else(|| {
+        ApiError::not_found(format!("deployment {name} not found on endpoint {endpoint}"))
+    })
+}
+
+/// `GET /endpoints/{endpoint}/deployments`.
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(endpoint): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(Action::EndpointsRead)?;
+    let table = app.table();
+    let ep = table.endpoint(&endpoint).ok_or_else(|| ApiError::endpoint_not_found(&endpoint))?;
+    Ok(Json(json!(ep.deployments.values().map(|d| deployment_json(d)).collect::<Vec<_>>())))
+}
+
+/// `GET /endpoints/{endpoint}/deployments/{name}`.
+pub async fn show(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path((endpoint, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(Action::EndpointsRead)?;
+    let d = live(&app, &endpoint, &name)?;
+    Ok(Json(deployment_json(&d)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutQuery {
+    #[serde(default)]
+    all_traffic: bool,
+}
+
+/// `PUT /endpoints/{endpoint}/deployments/{name}`: the deployment file's fields as JSON.
+pub async fn put(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path((endpoint, name)): Path<(String, String)>,
+    Query(q): Query<PutQuery>,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(Action::EndpointsWrite)?;
+    let mut raw: Value = super::json_body(body).await?;
+    let obj = raw
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid_input("the deployment must be a JSON object"))?;
+    for (key, value) in [("name", &name), ("endpoint", &endpoint)] {
+        match obj.get(key).and_then(Value::as_str) {
+            Some(given) if given != value => {
+                return Err(ApiError::invalid_input(format!(
+                    "the file says {key} = {given}, the request {value}"
+                )))
+            }
+            _ => {
+                obj.insert(key.into(), json!(value));
+            }
+        }
+    }
+    let decl: DeploymentDecl = serde_json::from_value(raw)
+        .map_err(|e| ApiError::invalid_input(format!("invalid deployment: {e}")))?;
+    let d = manage::deployments::put(&app, decl, q.all_traffic).await?;
+    Ok(Json(deployment_json(&d)))
+}
+
+/// `PATCH /endpoints/{endpoint}/deployments/{name}`: changes some fields, loading the result
+/// before retiring the current one.
+pub async fn update(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path((endpoint, name)): Path<(String, String)>,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(Action::EndpointsWrite)?;
+    let patch: Map<String, Value> = super::json_body(body).await?;
+    let current = live(&app, &endpoint, &name)?;
+    let mut merged = serde_json::to_value(DeploymentDecl {
+        name: current.record.name.clone(),
+        endpoint: current.record.endpoint.clone(),
+        model: current.record.model.clone(),
+        target: current.record.target.to_string(),
+        device: current.record.device,
+        instance_count: current.record.instance_count,
+        max_batch_size: current.record.max_batch_size,
+        batch_window_us: current.record.batch_window_us,
+        max_queue: current.record.max_queue,
+    })
+    .map_err(|_| ApiError::internal())?;
+    for (k, v) in patch {
+        if k == "name" || k == "endpoint" {
+            return Err(ApiError::invalid_input(format!("{k} cannot be changed")));
+        }
+        merged[k] = v;
+    }
+    let decl: DeploymentDecl = serde_json::from_value(merged)
+        .map_err(|e| ApiError::invalid_input(format!("invalid deployment: {e}")))?;
+    let d = manage::deployments::put(&app, decl, false).await?;
+    Ok(Json(deployment_json(&d)))
+}
+
+/// `DELETE /endpoints/{endpoint}/deployments/{name}`.
+pub async fn delete(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path((endpoint, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(Action::EndpointsDelete)?;
+    manage::deployments::delete(&app, &endpoint, &name).await?;
+    Ok(Json(json!({ "deleted": format!("/endpoints/{endpoint}/deployments/{name}") })))
+}

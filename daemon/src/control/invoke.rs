@@ -1,0 +1,53 @@
+//! `POST /endpoints/{name}/invoke`: `edgeserve endpoint invoke` scores through the same path as
+//! the data plane (deployment choice, mirroring, queue, traffic event), authorized as the
+//! control-socket caller instead of by key.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::{Action, Caller};
+use crate::auth::Identity;
+use crate::codec::seed;
+use crate::error::ApiError;
+use crate::route::dispatch::{self, Call};
+use crate::route::{PeerAddr, RequestId};
+use crate::state::AppState;
+
+/// Scores a seed-style request on the endpoint (`x-deployment` pins a deployment).
+pub async fn invoke(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let mut call = Call::new(&name, PeerAddr(SocketAddr::from(([0, 0, 0, 0], 0))), request_id);
+    call.auth_mode = "control";
+    call.identity = Some(Identity::UnixUser(caller.uid));
+    let result = async {
+        caller.authorize(Action::Score)?;
+        let table = app.table();
+        let endpoint =
+            table.endpoint(&name).cloned().ok_or_else(|| ApiError::endpoint_not_found(&name))?;
+        let value = crate::route::body::read_json(
+            &headers,
+            body,
+            app.settings.limits.max_body_bytes,
+            app.request_timeout(),
+        )
+        .await?;
+        let deployment = dispatch::choose(&endpoint, &mut call, &headers)?;
+        let (runner, signature) = dispatch::loaded(&deployment)?;
+        let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
+        dispatch::mirror(&app, &endpoint, &call, &inputs);
+        let outputs = dispatch::run(&app, &call, &deployment, runner, inputs).await?;
+        Ok::<_, ApiError>(dispatch::json_ok(seed::encode(&outputs, signature)))
+    }
+    .await;
+    call.finish(result.unwrap_or_else(IntoResponse::into_response))
+}

@@ -1,0 +1,67 @@
+//! Control-plane operations: validate, load new deployments before retiring old ones, write the
+//! store atomically, then swap the routing table. Writes are serialized by one lock.
+
+pub mod deployments;
+pub mod endpoints;
+pub mod models;
+
+use std::sync::Arc;
+
+use crate::deploy::{LiveEndpoint, RoutingTable};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// Why a control-plane operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManageError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    EndpointNotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    DeploymentFailed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> ApiError {
+        match e {
+            ManageError::NotFound(m) => ApiError::not_found(m),
+            ManageError::EndpointNotFound(name) => ApiError::endpoint_not_found(&name),
+            ManageError::Conflict(m) => ApiError::conflict(m),
+            ManageError::Invalid(m) => ApiError::invalid_input(m),
+            ManageError::DeploymentFailed(m) => {
+                ApiError { code: "DeploymentFailed", ..ApiError::invalid_input(m) }
+            }
+            ManageError::Store(e) => {
+                tracing::error!(error = %e, "store operation failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// Swaps in a table where `name` is `endpoint` (or gone, with `None`).
+fn publish(app: &AppState, name: &str, endpoint: Option<LiveEndpoint>) {
+    let mut table: RoutingTable = (*app.table()).clone();
+    match endpoint {
+        Some(e) => table.endpoints.insert(name.to_string(), Arc::new(e)),
+        None => table.endpoints.remove(name),
+    };
+    app.swap_table(table);
+}
+
+/// The live endpoint, or the endpoint-not-found error.
+fn live_endpoint(app: &AppState, name: &str) -> Result<Arc<LiveEndpoint>, ManageError> {
+    app.table()
+        .endpoint(name)
+        .cloned()
+        .ok_or_else(|| ManageError::EndpointNotFound(name.to_string()))
+}
