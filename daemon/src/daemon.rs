@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ConfigError, Settings};
-use crate::listen::{self, CertResolver, ConnectionLimits, TlsError};
+use crate::listen::{self, ConnectionLimits, TlsError};
 use crate::provision::{self, ProvisionError};
 use crate::state::AppState;
 use crate::store::{master_key_path, Store, StoreError, Transport};
@@ -71,12 +71,11 @@ impl Default for RunOptions {
 pub fn check(settings: &Settings) -> Result<(), DaemonError> {
     settings.validate()?;
     if !settings.tls.listen.is_empty() {
-        listen::material::load(
-            &settings.tls.cert_pem,
-            &settings.tls.key_pem,
-            &settings.tls.cname,
-            &listen::provider(),
-        )?;
+        let state = load_tls(settings)?;
+        let client_ca = Some(settings.tls.client_ca_pem.as_str())
+            .filter(|p| !p.is_empty())
+            .map(std::path::Path::new);
+        listen::server_config(state.resolver.clone(), client_ca)?;
     }
     Ok(())
 }
@@ -84,17 +83,15 @@ pub fn check(settings: &Settings) -> Result<(), DaemonError> {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonError> {
     let addrs = settings.validate()?;
-    let tls = if addrs.tls.is_empty() {
-        None
+    let (tls, tls_state) = if addrs.tls.is_empty() {
+        (None, None)
     } else {
-        let material = listen::material::load(
-            &settings.tls.cert_pem,
-            &settings.tls.key_pem,
-            &settings.tls.cname,
-            &listen::provider(),
-        )?;
-        let resolver = Arc::new(CertResolver::new(material.certified));
-        Some(TlsAcceptor::from(listen::server_config(resolver)?))
+        let state = Arc::new(load_tls(&settings)?);
+        let client_ca = Some(settings.tls.client_ca_pem.as_str())
+            .filter(|p| !p.is_empty())
+            .map(std::path::Path::new);
+        let config = listen::server_config(state.resolver.clone(), client_ca)?;
+        (Some(TlsAcceptor::from(config)), Some(state))
     };
 
     let state_dir = settings.daemon.state_dir.clone();
@@ -105,6 +102,9 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     let backends = Backends::builtin();
     let table = crate::deploy::build_table(store.clone(), backends.clone()).await?;
     let app = Arc::new(AppState::new(settings, store, backends, table));
+    if let Some(state) = tls_state {
+        app.set_tls(state);
+    }
 
     let limits = ConnectionLimits {
         max_connections: usize::try_from(app.settings.limits.max_connections).unwrap_or(usize::MAX),
@@ -172,12 +172,79 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         on_ready(&app, &bound);
     }
 
+    tokio::spawn(reload_on_sighup(app.clone()));
     wait_for_stop_signal().await;
     tracing::info!("stopping: draining in-flight requests");
     let _ = stop_tx.send(true);
     while listeners.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The folder where `edgeserve tls set` installs material, under the state dir.
+pub fn installed_tls_dir(settings: &Settings) -> PathBuf {
+    settings.daemon.state_dir.join("tls")
+}
+
+/// Where TLS material comes from: what `tls set` installed, else the config file's paths.
+pub fn tls_source(settings: &Settings) -> listen::TlsSource {
+    let dir = installed_tls_dir(settings);
+    if let Ok(cname) = std::fs::read_to_string(dir.join("cname")) {
+        return listen::TlsSource {
+            cert_pem: dir.join("cert.pem"),
+            key_pem: dir.join("key.pem"),
+            cname: cname.trim().to_string(),
+            origin: "control-plane",
+        };
+    }
+    listen::TlsSource {
+        cert_pem: settings.tls.cert_pem.clone(),
+        key_pem: settings.tls.key_pem.clone(),
+        cname: settings.tls.cname.clone(),
+        origin: "config",
+    }
+}
+
+/// Loads the TLS material; if what `tls set` installed no longer loads, says so and falls back
+/// to the config file's.
+fn load_tls(settings: &Settings) -> Result<listen::TlsState, TlsError> {
+    let source = tls_source(settings);
+    if source.origin == "config" {
+        return listen::TlsState::load(source);
+    }
+    listen::TlsState::load(source).or_else(|e| {
+        tracing::error!(error = %e, "the TLS material installed by `edgeserve tls set` does not load; serving the config file's");
+        listen::TlsState::load(listen::TlsSource {
+            cert_pem: settings.tls.cert_pem.clone(),
+            key_pem: settings.tls.key_pem.clone(),
+            cname: settings.tls.cname.clone(),
+            origin: "config",
+        })
+    })
+}
+
+/// SIGHUP re-reads the TLS material from where it came from; a failure keeps what is served.
+async fn reload_on_sighup(app: Arc<AppState>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reloads need a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let Some(tls) = app.tls() else { continue };
+        let source = tls.current().0;
+        tracing::info!(origin = source.origin, "SIGHUP: reloading TLS material");
+        let result = tokio::task::spawn_blocking(move || tls.reload(source)).await;
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "TLS reload failed; the previous certificate is still served")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "TLS reload panicked; the previous certificate is still served")
+            }
+        }
+    }
 }
 
 async fn wait_for_stop_signal() {

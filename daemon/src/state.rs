@@ -21,6 +21,7 @@ pub struct AppState {
     bound: OnceLock<Bound>,
     /// Serializes control-plane writes.
     pub writes: tokio::sync::Mutex<()>,
+    tls: OnceLock<Arc<crate::listen::TlsState>>,
 }
 
 /// Where the listeners ended up (ports may be chosen by the OS when configured as 0).
@@ -51,6 +52,7 @@ impl AppState {
             table: RwLock::new(Arc::new(table)),
             bound: OnceLock::new(),
             writes: tokio::sync::Mutex::new(()),
+            tls: OnceLock::new(),
         }
     }
 
@@ -65,6 +67,16 @@ impl AppState {
     /// `limits.request_timeout_ms` as a duration.
     pub fn request_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.settings.limits.request_timeout_ms)
+    }
+
+    /// Attaches the TLS listener's material (once, at start).
+    pub fn set_tls(&self, tls: Arc<crate::listen::TlsState>) {
+        let _ = self.tls.set(tls);
+    }
+
+    /// The TLS listener's material, if there is a TLS listener.
+    pub fn tls(&self) -> Option<Arc<crate::listen::TlsState>> {
+        self.tls.get().cloned()
     }
 
     /// Records where the listeners are bound (once, at start).

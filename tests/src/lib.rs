@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use pki::Pki;
+pub use pki::{LeafOptions, Pki};
 
 /// How long a daemon may take to load its models and bind.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -219,6 +219,25 @@ impl Harness {
         }
         self.daemon = Some(Daemon { child, logs, tls: tls.unwrap(), plain: plain.unwrap() });
         self.daemon.as_ref().unwrap()
+    }
+
+    /// Sends a signal to the running daemon.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.daemon().child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
+    /// Waits until the daemon has logged a line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.logs().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never logged {needle:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The running daemon.

@@ -2,13 +2,25 @@
 
 use std::path::Path;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
+use time::{Duration, OffsetDateTime};
 
 /// A CA and one leaf signed by it.
 pub struct Pki {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+/// How a test leaf differs from a plain, valid one.
+#[derive(Clone, Copy, Default)]
+pub struct LeafOptions {
+    /// Days from now: negative in the past.
+    pub not_before_days: Option<i64>,
+    pub not_after_days: Option<i64>,
+    /// Signed by itself rather than the CA.
+    pub self_signed: bool,
 }
 
 impl Pki {
@@ -18,11 +30,22 @@ impl Pki {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(DnType::CommonName, "edgeserve test CA");
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let leaf_names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        let leaf_params = CertificateParams::new(leaf_names).unwrap();
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
-        Pki { ca_pem: ca.pem(), cert_pem: leaf.pem(), key_pem: leaf_key.serialize_pem() }
+        let (cert_pem, key_pem) = leaf(&ca, names, LeafOptions::default());
+        Pki { ca_pem: ca.pem(), cert_pem, key_pem, ca }
+    }
+
+    /// Another leaf for `names` from the same CA (a new key), as PEM (cert, key).
+    pub fn leaf(&self, names: &[&str], options: LeafOptions) -> (String, String) {
+        leaf(&self.ca, names, options)
+    }
+
+    /// A client certificate with common name `cn`, as one PEM holding cert and key.
+    pub fn client_identity(&self, cn: &str) -> String {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        format!("{}{}", cert.pem(), key.serialize_pem())
     }
 
     /// Writes `ca.pem`, `cert.pem` and `key.pem` into `dir`.
@@ -32,4 +55,30 @@ impl Pki {
         std::fs::write(dir.join("cert.pem"), &self.cert_pem).unwrap();
         std::fs::write(dir.join("key.pem"), &self.key_pem).unwrap();
     }
+}
+
+fn leaf(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    names: &[&str],
+    o: LeafOptions,
+) -> (String, String) {
+    let mut params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.subject_alt_names =
+        names.iter().map(|n| SanType::DnsName((*n).try_into().unwrap())).collect();
+    params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    let now = OffsetDateTime::now_utc();
+    if let Some(d) = o.not_before_days {
+        params.not_before = now + Duration::days(d);
+    }
+    if let Some(d) = o.not_after_days {
+        params.not_after = now + Duration::days(d);
+    }
+    let key = KeyPair::generate().unwrap();
+    let cert = if o.self_signed {
+        params.self_signed(&key).unwrap()
+    } else {
+        params.signed_by(&key, ca).unwrap()
+    };
+    (cert.pem(), key.serialize_pem())
 }

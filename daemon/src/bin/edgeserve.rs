@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         verb: ModelVerb,
     },
+    /// The TLS listener's certificate.
+    Tls {
+        #[command(subcommand)]
+        verb: TlsVerb,
+    },
     /// Accelerator devices.
     Device {
         #[command(subcommand)]
@@ -231,6 +236,21 @@ enum ModelVerb {
 }
 
 #[derive(Subcommand)]
+enum TlsVerb {
+    /// Show the served certificate: subject, SANs, issuer, validity, fingerprint, source.
+    Show,
+    /// Check new PEM files and serve them from the next handshake on, without a restart.
+    Set {
+        #[arg(long)]
+        cert_pem: PathBuf,
+        #[arg(long)]
+        key_pem: PathBuf,
+        #[arg(long)]
+        cname: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum DeviceVerb {
     /// List every device of every backend.
     List,
@@ -310,6 +330,14 @@ fn build(command: &Command) -> anyhow::Result<Request> {
     Ok(match command {
         Command::Status => req(Method::GET, "/status".into(), None),
         Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
+        Command::Tls { verb: TlsVerb::Show } => req(Method::GET, "/tls".into(), None),
+        Command::Tls { verb: TlsVerb::Set { cert_pem, key_pem, cname } } => {
+            let abs =
+                |p: &PathBuf| std::fs::canonicalize(p).with_context(|| format!("{}", p.display()));
+            let body =
+                json!({ "certPem": abs(cert_pem)?, "keyPem": abs(key_pem)?, "cname": cname });
+            req(Method::PUT, "/tls".into(), Some(body))
+        }
         Command::Endpoint { verb } => endpoint(verb)?,
         Command::Deployment { verb } => deployment(verb)?,
         Command::Model { verb } => match verb {

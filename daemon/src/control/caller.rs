@@ -17,6 +17,7 @@ pub enum Action {
     Score,
     ModelsRead,
     ModelsWrite,
+    TlsWrite,
     DevicesRead,
 }
 
@@ -32,6 +33,7 @@ impl Action {
             Action::Score => "endpoints/score/action",
             Action::ModelsRead => "models/read",
             Action::ModelsWrite => "models/write",
+            Action::TlsWrite => "tls/write",
             Action::DevicesRead => "endpoints/read",
         }
     }

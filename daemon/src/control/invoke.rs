@@ -26,7 +26,11 @@ pub async fn invoke(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let mut call = Call::new(&name, PeerAddr(SocketAddr::from(([0, 0, 0, 0], 0))), request_id);
+    let mut call = Call::new(
+        &name,
+        PeerAddr { addr: SocketAddr::from(([0, 0, 0, 0], 0)), cert_cn: None },
+        request_id,
+    );
     call.auth_mode = "control";
     call.identity = Some(Identity::UnixUser(caller.uid));
     let result = async {

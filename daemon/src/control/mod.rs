@@ -11,6 +11,7 @@ mod invoke;
 mod models;
 mod socket;
 mod system;
+mod tls;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub fn router(app: Arc<AppState>) -> Router {
                 .delete(deployments::delete),
         )
         .route("/models", get(models::list).post(models::register))
+        .route("/tls", get(tls::show).put(tls::set))
         .route("/models/{name}/versions/{version}", get(models::show).delete(models::delete))
         .fallback(|| async { ApiError::not_found("no such control route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

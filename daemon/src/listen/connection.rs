@@ -60,24 +60,24 @@ pub async fn serve_listener(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-            router.clone(),
-            move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(PeerAddr(peer));
-                req
-            },
-        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let router = router.clone();
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => serve_io(stream, service, &builder, watcher).await,
+                None => {
+                    let service = with_peer(router, PeerAddr { addr: peer, cert_cn: None });
+                    serve_io(stream, service, &builder, watcher).await
+                }
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
                     {
                         Ok(Ok(tls_stream)) => {
+                            let cert_cn =
+                                client_cert_cn(tls_stream.get_ref().1.peer_certificates());
+                            let service = with_peer(router, PeerAddr { addr: peer, cert_cn });
                             serve_io(tls_stream, service, &builder, watcher).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -91,6 +91,36 @@ pub async fn serve_listener(
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!(listener = %local, "drain timed out; closing remaining connections");
     }
+}
+
+/// The router with the connection's peer attached to each request.
+fn with_peer(
+    router: Router,
+    peer: PeerAddr,
+) -> TowerToHyperService<
+    tower::util::MapRequest<
+        Router,
+        impl FnMut(Request<hyper::body::Incoming>) -> Request<hyper::body::Incoming> + Clone,
+    >,
+> {
+    TowerToHyperService::new(tower::ServiceExt::map_request(
+        router,
+        move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(peer.clone());
+            req
+        },
+    ))
+}
+
+/// The common name of a verified client certificate, for the `cert:` identity.
+fn client_cert_cn(
+    certs: Option<&[rustls_pki_types::CertificateDer<'_>]>,
+) -> Option<std::sync::Arc<str>> {
+    use x509_parser::prelude::*;
+    let leaf = certs?.first()?;
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    Some(cn.into())
 }
 
 async fn serve_io<I, S>(io: I, service: S, builder: &auto::Builder<TokioExecutor>, watcher: Watcher)

@@ -46,8 +46,27 @@ pub enum TlsError {
 /// A checked certificate chain and key, ready for rustls.
 pub struct TlsMaterial {
     pub certified: Arc<CertifiedKey>,
+    pub summary: CertSummary,
+}
+
+/// What `tls show` reports of the served leaf.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertSummary {
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
     /// Unix time after which the leaf is no longer valid.
-    pub not_after: i64,
+    pub not_after_unix: i64,
+    /// SHA-256 of the leaf's DER, hex.
+    pub fingerprint_sha256: String,
+    pub self_signed: bool,
+    pub chain_length: usize,
+    pub cname: String,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -83,12 +102,51 @@ pub fn load(
         .keys_match()
         .map_err(|_| TlsError::KeyMismatch { cert: cert_pem.into(), key: key_pem.into() })?;
 
-    let not_after = check_leaf(cert_pem, leaf, cname)?;
-    Ok(TlsMaterial { certified: Arc::new(certified), not_after })
+    let mut summary = check_leaf(cert_pem, leaf, cname)?;
+    check_chain_order(cert_pem, &chain);
+    summary.chain_length = chain.len();
+    summary.cert_pem = cert_pem.to_path_buf();
+    summary.key_pem = key_pem.to_path_buf();
+    Ok(TlsMaterial { certified: Arc::new(certified), summary })
 }
 
-/// Validity window, SANs and self-signature of the leaf; returns its not-after time.
-fn check_leaf(path: &Path, leaf: &CertificateDer<'_>, cname: &str) -> Result<i64, TlsError> {
+/// Warns when the chain is not leaf-first with each certificate issued by the next, or when
+/// the leaf's issuer is absent (fine if it is a root every client trusts, fatal otherwise).
+fn check_chain_order(path: &Path, chain: &[CertificateDer<'_>]) {
+    use x509_parser::prelude::*;
+    let parsed: Vec<X509Certificate<'_>> = chain
+        .iter()
+        .filter_map(|c| X509Certificate::from_der(c.as_ref()).ok().map(|(_, c)| c))
+        .collect();
+    for pair in parsed.windows(2) {
+        if pair[0].issuer() != pair[1].subject() {
+            tracing::warn!(
+                cert = %path.display(),
+                certificate = %pair[0].subject(),
+                next = %pair[1].subject(),
+                "the certificate chain is out of order: each certificate must be followed by its issuer (leaf first)"
+            );
+            return;
+        }
+    }
+    if let Some(last) = parsed.last() {
+        let leaf_self_signed = parsed.len() == 1 && last.subject() == last.issuer();
+        if !leaf_self_signed && last.subject() != last.issuer() && parsed.len() == 1 {
+            tracing::warn!(
+                cert = %path.display(),
+                issuer = %last.issuer(),
+                "the chain holds only the leaf: its issuer is missing (fine if that is a root clients trust; otherwise append the intermediate)"
+            );
+        }
+    }
+}
+
+/// Validity window, SANs and self-signature of the leaf; returns what `tls show` reports.
+fn check_leaf(
+    path: &Path,
+    leaf: &CertificateDer<'_>,
+    cname: &str,
+) -> Result<CertSummary, TlsError> {
     use x509_parser::prelude::*;
     let bad = |reason: String| TlsError::BadCertificate { path: path.into(), reason };
     let (_, cert) = X509Certificate::from_der(leaf.as_ref()).map_err(|e| bad(e.to_string()))?;
@@ -121,13 +179,31 @@ fn check_leaf(path: &Path, leaf: &CertificateDer<'_>, cname: &str) -> Result<i64
             sans: if sans.is_empty() { "none".into() } else { sans.join(", ") },
         });
     }
-    if cert.subject() == cert.issuer() {
+    let self_signed = cert.subject() == cert.issuer();
+    if self_signed {
         tracing::warn!(cert = %path.display(), "the TLS certificate is self-signed: for development only, clients must pin it");
     }
     let not_after = validity.not_after.timestamp();
     let days_left = (not_after - now.timestamp()) / 86_400;
     if days_left < EXPIRY_WARNING_DAYS {
-        tracing::warn!(cert = %path.display(), days_left, "the TLS certificate expires soon; renew it");
+        tracing::warn!(cert = %path.display(), days_left, "the TLS certificate expires within 30 days; renew it");
     }
-    Ok(not_after)
+    let fingerprint: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(leaf.as_ref()).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    Ok(CertSummary {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        sans,
+        not_before: validity.not_before.to_string(),
+        not_after: validity.not_after.to_string(),
+        not_after_unix: not_after,
+        fingerprint_sha256: fingerprint,
+        self_signed,
+        chain_length: 1,
+        cname: cname.to_string(),
+        cert_pem: PathBuf::new(),
+        key_pem: PathBuf::new(),
+    })
 }

@@ -3,7 +3,9 @@
 mod connection;
 pub mod material;
 mod tls_config;
+mod tls_state;
 
 pub use connection::{serve_listener, ConnectionLimits, Shutdown};
 pub use material::TlsError;
 pub use tls_config::{provider, server_config, CertResolver};
+pub use tls_state::{install, TlsSource, TlsState};

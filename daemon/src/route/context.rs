@@ -12,9 +12,13 @@ use crate::error::{render, ErrorBody};
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The peer address of the connection a request came on.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub std::net::SocketAddr);
+/// The peer of the connection a request came on: its address, and the common name of its
+/// client certificate when mutual TLS is on.
+#[derive(Debug, Clone)]
+pub struct PeerAddr {
+    pub addr: std::net::SocketAddr,
+    pub cert_cn: Option<std::sync::Arc<str>>,
+}
 
 /// Longest client-sent request id echoed back; longer or odd ones are replaced.
 const MAX_REQUEST_ID: usize = 128;

@@ -50,7 +50,10 @@ impl Call {
             response.headers_mut().insert("x-deployment", d);
         }
         let status = response.status();
-        let identity = self.identity.map(|i| i.describe()).unwrap_or_else(|| "-".into());
+        let mut identity = self.identity.map(|i| i.describe()).unwrap_or_else(|| "-".into());
+        if let Some(cn) = &self.peer.cert_cn {
+            identity.push_str(&format!(",cert:{cn}"));
+        }
         tracing::info!(
             target: "edgeserve::traffic",
             endpoint = %self.endpoint,
@@ -59,7 +62,7 @@ impl Call {
             latency_ms = self.started.elapsed().as_secs_f64() * 1e3,
             auth_mode = self.auth_mode,
             identity = %identity,
-            peer = %self.peer.0,
+            peer = %self.peer.addr,
             request_id = %self.request_id.0,
             "score"
         );
@@ -80,12 +83,12 @@ pub fn admit(
         .cloned()
         .ok_or_else(|| ApiError::endpoint_not_found(&call.endpoint))?;
     if endpoint.record.public_network_access == NetworkAccess::Disabled
-        && !l.app.allowed_networks.iter().any(|n| n.contains(&call.peer.0.ip()))
+        && !l.app.allowed_networks.iter().any(|n| n.contains(&call.peer.addr.ip()))
     {
         return Err(ApiError::forbidden(format!(
             "endpoint {} is not open to public networks and {} is not in network.allowed_networks",
             call.endpoint,
-            call.peer.0.ip()
+            call.peer.addr.ip()
         )));
     }
     call.auth_mode = endpoint.credentials.mode().as_str();

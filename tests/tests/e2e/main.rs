@@ -9,3 +9,4 @@ mod operator;
 mod reference;
 mod restart;
 mod scoring;
+mod tls;

@@ -1,0 +1,82 @@
+//! `GET /tls` and `PUT /tls`: what certificate is served, and swapping it without a restart.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Action, Caller};
+use crate::error::ApiError;
+use crate::listen::{self, TlsSource, TlsState};
+use crate::state::AppState;
+
+fn tls_json(tls: &TlsState) -> Value {
+    let (source, summary) = tls.current();
+    let mut v = serde_json::to_value(&summary).unwrap_or(Value::Null);
+    v["source"] =
+        json!({ "origin": source.origin, "certPem": source.cert_pem, "keyPem": source.key_pem });
+    v
+}
+
+fn tls_of(app: &AppState) -> Result<Arc<TlsState>, ApiError> {
+    app.tls()
+        .ok_or_else(|| ApiError::not_found("this daemon has no TLS listener (tls.listen is empty)"))
+}
+
+/// The served certificate: subject, SANs, issuer, validity, fingerprint and where it came from.
+pub async fn show(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(super::Action::EndpointsRead)?;
+    let tls = tls_of(&app)?;
+    Ok(Json(tls_json(&tls)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetTls {
+    cert_pem: PathBuf,
+    key_pem: PathBuf,
+    cname: String,
+}
+
+/// Checks new material, installs a copy under the state dir and serves it from the next
+/// handshake on. Bad material is refused with the reason and nothing changes.
+pub async fn set(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(Action::TlsWrite)?;
+    let req: SetTls = super::json_body(body).await?;
+    let tls = tls_of(&app)?;
+    let _writing = app.writes.lock().await;
+    let dir = crate::daemon::installed_tls_dir(&app.settings);
+    let result = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        // Check the files where they are first: a refused swap installs nothing.
+        listen::material::load(&req.cert_pem, &req.key_pem, &req.cname, &listen::provider())
+            .map_err(|e| ApiError::invalid_input(e.to_string()))?;
+        let (cert_pem, key_pem) =
+            listen::install(&dir, &req.cert_pem, &req.key_pem).map_err(|e| {
+                tracing::error!(error = %e, "cannot install TLS material");
+                ApiError::internal()
+            })?;
+        let source =
+            TlsSource { cert_pem, key_pem, cname: req.cname.clone(), origin: "control-plane" };
+        tls.reload(source).map_err(|e| ApiError::invalid_input(e.to_string()))?;
+        std::fs::write(dir.join("cname"), &req.cname).map_err(|e| {
+            tracing::error!(error = %e, "cannot record the installed cname");
+            ApiError::internal()
+        })?;
+        Ok(())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    result?;
+    let tls = tls_of(&app)?;
+    Ok(Json(tls_json(&tls)))
+}
