@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all --check
-cargo build --workspace --bins
+cargo build --workspace --bins --examples
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

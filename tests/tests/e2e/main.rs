@@ -4,6 +4,7 @@
 
 mod config_errors;
 mod control;
+mod mcu;
 mod oip;
 mod operator;
 mod reference;
