@@ -153,6 +153,17 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         ));
     }
 
+    let metrics_listener = TcpListener::bind(addrs.metrics).await.map_err(|source| {
+        DaemonError::Bind { addr: addrs.metrics, key: "metrics.listen", source }
+    })?;
+    let metrics_addr = metrics_listener.local_addr().unwrap_or(addrs.metrics);
+    tracing::info!(listen = %metrics_addr, transport = %"Metrics", "listening");
+    listeners.spawn(crate::metrics::serve_metrics(
+        metrics_listener,
+        app.clone(),
+        limits,
+        stop_rx.clone(),
+    ));
     app.set_bound(where_bound);
     let control = crate::control::bind_control_socket(
         &app.settings.daemon.control_socket,

@@ -69,6 +69,8 @@ key_pem = "{root}/tls/key.pem"
 cname = "localhost"
 [plain]
 listen = ["127.0.0.1:8080"]
+[metrics]
+listen = "127.0.0.1:9464"
 [[model]]
 name = "mlp"
 version = "1"

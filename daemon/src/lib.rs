@@ -19,6 +19,7 @@ pub mod devcert;
 pub mod error;
 pub mod listen;
 pub mod manage;
+pub mod metrics;
 pub mod names;
 pub mod provision;
 pub mod route;

@@ -21,6 +21,8 @@ pub struct AppState {
     bound: OnceLock<Bound>,
     /// Serializes control-plane writes.
     pub writes: tokio::sync::Mutex<()>,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
     tls: OnceLock<Arc<crate::listen::TlsState>>,
 }
 
@@ -52,6 +54,7 @@ impl AppState {
             table: RwLock::new(Arc::new(table)),
             bound: OnceLock::new(),
             writes: tokio::sync::Mutex::new(()),
+            metrics: crate::metrics::Metrics::new(),
             tls: OnceLock::new(),
         }
     }

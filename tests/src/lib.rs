@@ -64,6 +64,8 @@ key_pem = "{d}/tls/key.pem"
 cname = "localhost"
 [plain]
 listen = ["127.0.0.1:0"]
+[metrics]
+listen = "127.0.0.1:0"
 [limits]
 max_body_bytes = 1048576
 "#
@@ -130,6 +132,7 @@ pub struct Daemon {
     logs: Arc<Mutex<Vec<String>>>,
     pub tls: SocketAddr,
     pub plain: SocketAddr,
+    pub metrics: SocketAddr,
 }
 
 /// A temp folder with certificates, a config file and, once started, a daemon.
@@ -196,7 +199,7 @@ impl Harness {
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
-        let (mut tls, mut plain) = (None, None);
+        let (mut tls, mut plain, mut metrics) = (None, None, None);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -206,6 +209,9 @@ impl Harness {
                     }
                     if let Some(addr) = listening(&line, "Plain") {
                         plain.get_or_insert(addr);
+                    }
+                    if let Some(addr) = listening(&line, "Metrics") {
+                        metrics.get_or_insert(addr);
                     }
                     if line.contains("edgeserved ready") {
                         break;
@@ -217,7 +223,13 @@ impl Harness {
                 }
             }
         }
-        self.daemon = Some(Daemon { child, logs, tls: tls.unwrap(), plain: plain.unwrap() });
+        self.daemon = Some(Daemon {
+            child,
+            logs,
+            tls: tls.unwrap(),
+            plain: plain.unwrap(),
+            metrics: metrics.unwrap(),
+        });
         self.daemon.as_ref().unwrap()
     }
 
@@ -339,6 +351,12 @@ impl Harness {
     /// `https://localhost:PORT{path}` on the TLS listener.
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.daemon().tls.port())
+    }
+
+    /// The metrics listener's text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.daemon().metrics);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
     }
 
     /// The seed scoring URI of an endpoint.

@@ -53,5 +53,5 @@ pub async fn invoke(
         Ok::<_, ApiError>(dispatch::json_ok(seed::encode(&outputs, signature)))
     }
     .await;
-    call.finish(result.unwrap_or_else(IntoResponse::into_response))
+    call.finish(&app, result.unwrap_or_else(IntoResponse::into_response))
 }

@@ -44,12 +44,18 @@ impl Call {
         }
     }
 
-    /// Finishes the response (`x-deployment`) and logs the traffic event.
-    pub fn finish(&self, mut response: Response) -> Response {
+    /// Finishes the response (`x-deployment`), counts it and logs the traffic event.
+    pub fn finish(&self, app: &AppState, mut response: Response) -> Response {
         if let Some(d) = self.deployment.as_deref().and_then(|d| HeaderValue::from_str(d).ok()) {
             response.headers_mut().insert("x-deployment", d);
         }
         let status = response.status();
+        app.metrics.request(
+            &self.endpoint,
+            self.deployment.as_deref().unwrap_or("-"),
+            status.as_u16(),
+            self.started.elapsed().as_secs_f64(),
+        );
         let mut identity = self.identity.map(|i| i.describe()).unwrap_or_else(|| "-".into());
         if let Some(cn) = &self.peer.cert_cn {
             identity.push_str(&format!(",cert:{cn}"));
@@ -85,6 +91,7 @@ pub fn admit(
     if endpoint.record.public_network_access == NetworkAccess::Disabled
         && !l.app.allowed_networks.iter().any(|n| n.contains(&call.peer.addr.ip()))
     {
+        l.app.metrics.auth_failure(&call.endpoint, "network");
         return Err(ApiError::forbidden(format!(
             "endpoint {} is not open to public networks and {} is not in network.allowed_networks",
             call.endpoint,
@@ -92,7 +99,15 @@ pub fn admit(
         )));
     }
     call.auth_mode = endpoint.credentials.mode().as_str();
-    let identity = auth::authenticate(&call.endpoint, &endpoint.credentials, headers)?;
+    let identity =
+        auth::authenticate(&call.endpoint, &endpoint.credentials, headers).inspect_err(|_| {
+            let reason = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+                "invalid"
+            } else {
+                "missing"
+            };
+            l.app.metrics.auth_failure(&call.endpoint, reason);
+        })?;
     call.identity = Some(identity);
     Ok(endpoint)
 }
@@ -169,6 +184,7 @@ pub async fn run(
     inputs: Vec<Tensor>,
 ) -> Result<Vec<Tensor>, ApiError> {
     let name = deployment.record.name.as_str();
+    let rows = inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(1);
     let rx = runner.submit(inputs).map_err(|_| {
         ApiError::unavailable(
             "QueueFull",
@@ -196,6 +212,7 @@ pub async fn run(
         }
         Ok(Ok(Ok(outputs))) => {
             deployment.count_request();
+            app.metrics.batch(rows);
             Ok(outputs)
         }
     }

@@ -33,7 +33,7 @@ pub async fn metadata(
             ep.deployments.values().map(|d| version_of(&d.record.model).to_string()).collect();
         Ok::<_, ApiError>(dispatch::json_ok(oip::metadata(&endpoint, &versions, signature)))
     })();
-    call.finish(result.unwrap_or_else(IntoResponse::into_response))
+    call.finish(&l.app, result.unwrap_or_else(IntoResponse::into_response))
 }
 
 /// `GET /v2/models/{endpoint}/ready`: 200 when the chosen deployment is loaded, 503 otherwise.
@@ -51,7 +51,7 @@ pub async fn ready(
         dispatch::loaded(&deployment)?;
         Ok::<_, ApiError>(dispatch::json_ok(json!({ "name": endpoint, "ready": true })))
     })();
-    call.finish(result.unwrap_or_else(IntoResponse::into_response))
+    call.finish(&l.app, result.unwrap_or_else(IntoResponse::into_response))
 }
 
 /// `POST /v2/models/{endpoint}/infer`: JSON inference.
@@ -67,7 +67,7 @@ pub async fn infer(
     let response = infer_inner(&l, &mut call, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response);
-    call.finish(response)
+    call.finish(&l.app, response)
 }
 
 async fn infer_inner(

@@ -22,7 +22,7 @@ pub async fn seed(
     let mut call = Call::new(&endpoint, peer, request_id);
     let response =
         score(&l, &mut call, &headers, body).await.unwrap_or_else(IntoResponse::into_response);
-    call.finish(response)
+    call.finish(&l.app, response)
 }
 
 async fn score(

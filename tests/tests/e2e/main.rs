@@ -5,6 +5,7 @@
 mod config_errors;
 mod control;
 mod mcu;
+mod metrics;
 mod oip;
 mod operator;
 mod reference;

@@ -1,0 +1,88 @@
+//! Prometheus metrics on `metrics.listen` (SPEC §7).
+
+use edgeserve_tests::Harness;
+use serde_json::json;
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_auth_failures_devices_and_certificate_expiry_are_exported() {
+    let mut h = Harness::new();
+    h.start();
+    let (key, _) = h.keys("mlp");
+    let client = h.client();
+    for _ in 0..3 {
+        let resp = client
+            .post(h.score_url("mlp"))
+            .bearer_auth(&key)
+            .json(&json!({"data": [[1, 2, 3, 4], [5, 6, 7, 8]]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    client.post(h.score_url("mlp")).json(&json!({"data": [[1, 2, 3, 4]]})).send().await.unwrap();
+    client
+        .post(h.score_url("mlp"))
+        .bearer_auth("esk_nope")
+        .json(&json!({"data": [[1, 2, 3, 4]]}))
+        .send()
+        .await
+        .unwrap();
+
+    let text = h.metrics().await;
+    let prefix = |name: &str, labels: &str| format!("{name}{{{labels}}}");
+    assert_eq!(
+        sample(
+            &text,
+            &prefix(
+                "edgeserve_requests_total",
+                "endpoint=\"mlp\",deployment=\"blue\",code=\"200\""
+            )
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &prefix("edgeserve_requests_total", "endpoint=\"mlp\",deployment=\"-\",code=\"401\"")
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &prefix("edgeserve_auth_failures_total", "endpoint=\"mlp\",reason=\"missing\"")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &prefix("edgeserve_auth_failures_total", "endpoint=\"mlp\",reason=\"invalid\"")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "edgeserve_request_duration_seconds_count"), Some(5.0));
+    assert_eq!(sample(&text, "edgeserve_batch_size_sum"), Some(6.0), "three batches of two rows");
+    assert_eq!(
+        sample(&text, &prefix("edgeserve_queue_depth", "endpoint=\"mlp\",deployment=\"blue\"")),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, &prefix("edgeserve_device_up", "target=\"cpu\",index=\"0\"")),
+        Some(1.0)
+    );
+    let tls = h.cli_json(&["tls", "show"]);
+    let expiry = sample(&text, "edgeserve_tls_cert_expiry_timestamp_seconds").unwrap();
+    assert_eq!(expiry, tls["notAfterUnix"].as_f64().unwrap());
+    assert!(!text.contains(&key) && !text.contains("esk_"), "a key reached the metrics");
+}
