@@ -136,6 +136,24 @@ def sklearn_forest():
     return path, lambda n: {"X": rng.uniform(lo, hi, (n, 4)).astype(np.float32)}
 
 
+def heavy():
+    """Much compute for a small input (48 layers of 256x256): keeps a worker busy in tests."""
+    w0 = rng.normal(0, 0.5, (4, 256)).astype(np.float32)
+    w = (rng.normal(0, 1.0, (256, 256)) / 16.0).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h0"], name="in")]
+    for i in range(48):
+        nodes.append(helper.make_node("MatMul", [f"h{i}", "w"], [f"m{i}"], name=f"mm{i}"))
+        nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"h{i + 1}"], name=f"tanh{i}"))
+    nodes.append(helper.make_node("ReduceMean", ["h48"], ["y"], name="mean", axes=[1], keepdims=1))
+    graph = helper.make_graph(
+        nodes, "heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+        [init("w0", w0), init("w", w)],
+    )
+    return save("heavy", graph), lambda n: {"x": rng.normal(0, 1, (n, 4)).astype(np.float32)}
+
+
 def unsupported():
     """An op no backend implements, at a node named like a real one: load must name both."""
     nodes = [helper.make_node("Frobnicate", ["x"], ["y"], name="attn/3", domain="com.example")]
@@ -177,7 +195,7 @@ def write_reference(path, make_inputs):
 
 
 if __name__ == "__main__":
-    for build in (mlp, cnn, two_inputs, sklearn_forest):
+    for build in (mlp, cnn, two_inputs, sklearn_forest, heavy):
         write_reference(*build())
     unsupported()
     print("example models and onnxruntime references written under", HERE)

@@ -178,3 +178,8 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn heavy_matches_onnxruntime() {
+    check_against_reference("heavy");
+}

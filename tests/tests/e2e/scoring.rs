@@ -239,3 +239,53 @@ async fn health_needs_no_credential_but_plain_listener_serves_no_tls_endpoint() 
     let msg = error_of(resp, StatusCode::NOT_FOUND, "EndpointNotFound").await;
     assert_eq!(msg, "endpoint mlp not found");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_answers_503_with_retry_after() {
+    let mut h = Harness::with_extra_config(&format!(
+        r#"
+[[model]]
+name = "slow"
+version = "1"
+path = "{}/heavy"
+[[endpoint]]
+name = "slow"
+traffic = {{ blue = 100 }}
+[[deployment]]
+name = "blue"
+endpoint = "slow"
+model = "slow:1"
+instance_count = 1
+max_queue = 1
+"#,
+        edgeserve_tests::models_dir().display()
+    ));
+    h.start();
+    let (key, _) = h.keys("slow");
+    // Heavy batches keep the single worker busy while more requests arrive than the queue holds.
+    let body = json!({"data": vec![[0.5, -1.0, 0.25, 2.0]; 2000]});
+    let client = h.client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (client, url, key, body) =
+            (client.clone(), h.score_url("slow"), key.clone(), body.clone());
+        tasks.spawn(
+            async move { client.post(url).bearer_auth(key).json(&body).send().await.unwrap() },
+        );
+    }
+    let (mut ok, mut full) = (0, 0);
+    while let Some(resp) = tasks.join_next().await {
+        let resp = resp.unwrap();
+        match resp.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(resp.headers()["retry-after"], "1");
+                let msg = error_of(resp, StatusCode::SERVICE_UNAVAILABLE, "QueueFull").await;
+                assert!(msg.contains("deployment blue has 1 requests waiting"), "{msg}");
+                full += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(ok >= 1 && full >= 1, "{ok} answered, {full} refused");
+}

@@ -346,3 +346,24 @@ async fn endpoints_answer_only_on_their_transport() {
     assert_eq!(code, 1);
     assert!(err.contains("target cpu is served over tls but endpoint sensor uses plain"), "{err}");
 }
+
+#[test]
+fn tls_sessions_resume() {
+    let mut h = Harness::new();
+    h.start();
+    let addr = h.daemon().tls.to_string();
+    let session = h.dir.path().join("session.pem");
+    let s_client = |extra: &[&str]| {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &addr, "-servername", "localhost", "-tls1_2"])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = s_client(&["-sess_out", session.to_str().unwrap()]);
+    assert!(first.contains("New, TLSv1.2"), "{first}");
+    let second = s_client(&["-sess_in", session.to_str().unwrap()]);
+    assert!(second.contains("Reused, TLSv1.2"), "{second}");
+}
