@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeserve_accel::Backends;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ConfigError, Settings};
@@ -39,13 +38,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr} ({key}): {source}")]
-    Bind {
-        addr: SocketAddr,
-        key: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] listen::BindError),
 }
 
 /// Called once the daemon is ready, with its state and the addresses it listens on.
@@ -115,35 +109,33 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     let mut listeners = tokio::task::JoinSet::new();
     let mut bound = Vec::new();
     let mut where_bound = crate::state::Bound::default();
-    let plan = addrs
-        .tls
-        .iter()
-        .map(|a| (*a, "tls.listen", Transport::Tls))
-        .chain(addrs.plain.iter().map(|a| (*a, "plain.listen", Transport::Plain)));
-    for (addr, key, transport) in plan {
-        let listener = TcpListener::bind(addr).await.map_err(|source| DaemonError::Bind {
-            addr,
-            key,
-            source,
-        })?;
-        let local = listener.local_addr().unwrap_or(addr);
-        bound.push(local);
-        match transport {
-            Transport::Tls => {
+    let activated = crate::systemd::activated_listeners();
+    for (listener, role) in listen::listeners(&addrs, activated).await? {
+        let Ok(local) = listener.local_addr() else { continue };
+        tracing::info!(listen = %local, transport = ?role, "listening");
+        let (transport, acceptor) = match role {
+            listen::Role::Metrics => {
+                listeners.spawn(crate::metrics::serve_metrics(
+                    listener,
+                    app.clone(),
+                    limits,
+                    stop_rx.clone(),
+                ));
+                continue;
+            }
+            listen::Role::Tls => {
                 where_bound.tls.push(local);
                 where_bound.tls_port.get_or_insert(local.port());
+                (Transport::Tls, tls.clone())
             }
-            Transport::Plain => {
+            listen::Role::Plain => {
                 where_bound.plain.push(local);
                 where_bound.plain_port.get_or_insert(local.port());
+                (Transport::Plain, None)
             }
-        }
-        let acceptor = match transport {
-            Transport::Tls => tls.clone(),
-            Transport::Plain => None,
         };
+        bound.push(local);
         let router = crate::route::router(app.clone(), transport);
-        tracing::info!(listen = %local, transport = ?transport, "listening");
         listeners.spawn(listen::serve_listener(
             listener,
             acceptor,
@@ -152,18 +144,6 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
             stop_rx.clone(),
         ));
     }
-
-    let metrics_listener = TcpListener::bind(addrs.metrics).await.map_err(|source| {
-        DaemonError::Bind { addr: addrs.metrics, key: "metrics.listen", source }
-    })?;
-    let metrics_addr = metrics_listener.local_addr().unwrap_or(addrs.metrics);
-    tracing::info!(listen = %metrics_addr, transport = %"Metrics", "listening");
-    listeners.spawn(crate::metrics::serve_metrics(
-        metrics_listener,
-        app.clone(),
-        limits,
-        stop_rx.clone(),
-    ));
     app.set_bound(where_bound);
     let control = crate::control::bind_control_socket(
         &app.settings.daemon.control_socket,
@@ -179,12 +159,15 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     let table = app.table();
     let served: Vec<String> = table.endpoints.keys().cloned().collect();
     tracing::info!(endpoints = ?served, ready = table.all_ready(), "edgeserved ready");
+    crate::systemd::notify_ready(&table);
+    crate::systemd::spawn_watchdog();
     if let Some(on_ready) = options.on_ready {
         on_ready(&app, &bound);
     }
 
     tokio::spawn(reload_on_sighup(app.clone()));
     wait_for_stop_signal().await;
+    crate::systemd::notify_stopping();
     tracing::info!("stopping: draining in-flight requests");
     let _ = stop_tx.send(true);
     while listeners.join_next().await.is_some() {}
@@ -242,19 +225,21 @@ async fn reload_on_sighup(app: Arc<AppState>) {
         return;
     };
     while hup.recv().await.is_some() {
-        let Some(tls) = app.tls() else { continue };
-        let source = tls.current().0;
-        tracing::info!(origin = source.origin, "SIGHUP: reloading TLS material");
-        let result = tokio::task::spawn_blocking(move || tls.reload(source)).await;
-        match result {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "TLS reload failed; the previous certificate is still served")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "TLS reload panicked; the previous certificate is still served")
+        crate::systemd::notify_reloading();
+        if let Some(tls) = app.tls() {
+            let source = tls.current().0;
+            tracing::info!(origin = source.origin, "SIGHUP: reloading TLS material");
+            match tokio::task::spawn_blocking(move || tls.reload(source)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "TLS reload failed; the previous certificate is still served")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload panicked; the previous certificate is still served")
+                }
             }
         }
+        crate::systemd::notify_ready(&app.table());
     }
 }
 

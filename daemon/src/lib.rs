@@ -25,3 +25,4 @@ pub mod provision;
 pub mod route;
 pub mod state;
 pub mod store;
+pub mod systemd;

@@ -94,6 +94,7 @@ impl AppState {
 
     /// Replaces the routing table for requests that start from now on.
     pub fn swap_table(&self, table: RoutingTable) {
+        crate::systemd::notify_status(&table);
         let table = Arc::new(table);
         match self.table.write() {
             Ok(mut t) => *t = table,

@@ -142,6 +142,8 @@ pub struct Harness {
     pub config_path: PathBuf,
     daemon: Option<Daemon>,
     past_logs: Vec<String>,
+    /// Extra environment for the daemon (e.g. `NOTIFY_SOCKET`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Harness {
@@ -165,7 +167,7 @@ impl Harness {
         std::fs::create_dir_all(dir.path().join("creds")).unwrap();
         let config_path = dir.path().join("edgeserve.toml");
         std::fs::write(&config_path, format!("{}{extra}", base_config(dir.path()))).unwrap();
-        Harness { dir, pki, config_path, daemon: None, past_logs: Vec::new() }
+        Harness { dir, pki, config_path, daemon: None, past_logs: Vec::new(), env: Vec::new() }
     }
 
     /// The control socket's path.
@@ -179,7 +181,8 @@ impl Harness {
         cmd.arg("--config")
             .arg(&self.config_path)
             .env("CREDENTIALS_DIRECTORY", self.dir.path().join("creds"))
-            .env("EDGESERVE_LOG", "info,edgeserve::traffic=info");
+            .env("EDGESERVE_LOG", "info,edgeserve::traffic=info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd
     }
 

@@ -21,14 +21,27 @@ struct Args {
     demo: bool,
 }
 
+/// Logs to journald with structured fields under systemd (`JOURNAL_STREAM` set), else as text
+/// on stderr (coloured on a terminal).
 fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("EDGESERVE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
+
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::EnvFilter;
+
+    let filter =
+        || EnvFilter::try_from_env("EDGESERVE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        if let Ok(journald) = tracing_journald::layer() {
+            let journald = journald.with_syslog_identifier("edgeserved".into());
+            tracing_subscriber::registry().with(filter()).with(journald).init();
+            return;
+        }
+    }
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();

@@ -1,10 +1,12 @@
 //! The network side: TLS and plain listeners, and the per-connection HTTP service.
 
+mod bind;
 mod connection;
 pub mod material;
 mod tls_config;
 mod tls_state;
 
+pub use bind::{listeners, BindError, Role};
 pub use connection::{serve_listener, ConnectionLimits, Shutdown};
 pub use material::TlsError;
 pub use tls_config::{provider, server_config, CertResolver};

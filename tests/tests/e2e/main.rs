@@ -11,4 +11,5 @@ mod operator;
 mod reference;
 mod restart;
 mod scoring;
+mod systemd;
 mod tls;

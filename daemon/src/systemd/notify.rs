@@ -1,0 +1,67 @@
+//! `sd_notify` messages: READY, STATUS, WATCHDOG, RELOADING and STOPPING.
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+use crate::deploy::RoutingTable;
+
+fn send(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify the service manager");
+    }
+}
+
+/// What `systemctl status` shows: endpoints served and deployments ready.
+fn status_line(table: &RoutingTable) -> String {
+    let deployments: Vec<_> =
+        table.endpoints.values().flat_map(|e| e.deployments.values()).collect();
+    let ready = deployments.iter().filter(|d| d.state_name() == "Succeeded").count();
+    format!(
+        "serving {} endpoint(s); {ready}/{} deployment(s) ready",
+        table.endpoints.len(),
+        deployments.len()
+    )
+}
+
+/// Listeners are bound and declared deployments loaded.
+pub fn notify_ready(table: &RoutingTable) {
+    let status = status_line(table);
+    send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+}
+
+/// Keeps `STATUS=` current after a change.
+pub fn notify_status(table: &RoutingTable) {
+    let status = status_line(table);
+    send(&[NotifyState::Status(&status)]);
+}
+
+/// A reload starts (`READY=1` follows when it is done).
+pub fn notify_reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => {
+            send(&[NotifyState::Reloading, now, NotifyState::Status("reloading TLS material")])
+        }
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
+}
+
+/// Draining in-flight requests before exit.
+pub fn notify_stopping() {
+    send(&[NotifyState::Stopping, NotifyState::Status("stopping: draining in-flight requests")]);
+}
+
+/// Pings the watchdog at half its period from a task on the async runtime, so a wedged
+/// runtime stops the pings and systemd restarts the daemon.
+pub fn spawn_watchdog() {
+    let Some(period) = sd_notify::watchdog_enabled() else { return };
+    let every = (period / 2).max(Duration::from_millis(10));
+    tracing::info!(period_ms = period.as_millis() as u64, "systemd watchdog enabled");
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            send(&[NotifyState::Watchdog]);
+        }
+    });
+}
