@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         verb: TlsVerb,
     },
+    /// Board support.
+    Board {
+        #[command(subcommand)]
+        verb: BoardVerb,
+    },
     /// Accelerator devices.
     Device {
         #[command(subcommand)]
@@ -251,6 +256,12 @@ enum TlsVerb {
 }
 
 #[derive(Subcommand)]
+enum BoardVerb {
+    /// Which board profile fits this box, and which rule matched.
+    Detect,
+}
+
+#[derive(Subcommand)]
 enum DeviceVerb {
     /// List every device of every backend.
     List,
@@ -330,6 +341,7 @@ fn build(command: &Command) -> anyhow::Result<Request> {
     Ok(match command {
         Command::Status => req(Method::GET, "/status".into(), None),
         Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
+        Command::Board { verb: BoardVerb::Detect } => req(Method::GET, "/board".into(), None),
         Command::Tls { verb: TlsVerb::Show } => req(Method::GET, "/tls".into(), None),
         Command::Tls { verb: TlsVerb::Set { cert_pem, key_pem, cname } } => {
             let abs =

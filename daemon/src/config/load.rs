@@ -47,13 +47,22 @@ fn build(text: &str, origin: &str, env: HashMap<String, String>) -> Result<Setti
         origin: origin.to_string(),
         message: e.to_string(),
     };
-    let settings: Settings = Config::builder()
-        .add_source(File::from_str(text, FileFormat::Toml))
-        .add_source(env_source)
-        .build()
-        .map_err(parse_error)?
-        .try_deserialize()
-        .map_err(parse_error)?;
+    let assemble = |board_defaults: &str| -> Result<Settings, ConfigError> {
+        Config::builder()
+            .add_source(File::from_str(board_defaults, FileFormat::Toml))
+            .add_source(File::from_str(text, FileFormat::Toml))
+            .add_source(env_source.clone())
+            .build()
+            .map_err(parse_error)?
+            .try_deserialize()
+            .map_err(parse_error)
+    };
+    let first = assemble("")?;
+    // The board profile's defaults sit beneath the file: the file and the environment win.
+    let settings = match super::board::defaults(&first.daemon.board)? {
+        Some(defaults) => assemble(&defaults)?,
+        None => first,
+    };
     settings.validate()?;
     Ok(settings)
 }
@@ -105,6 +114,20 @@ mod tests {
         let s = build("", "test.toml", env).unwrap();
         assert_eq!(s.limits.max_body_bytes, 1024);
         assert_eq!(s.tls.listen, vec!["127.0.0.1:1", "127.0.0.1:2"]);
+    }
+
+    #[test]
+    fn a_named_board_applies_its_defaults_beneath_the_file() {
+        let s = parse("[daemon]\nboard = \"raspberrypi-5\"\n").unwrap();
+        assert_eq!(s.limits.max_connections, 256);
+        let s =
+            parse("[daemon]\nboard = \"raspberrypi-5\"\n[limits]\nmax_connections = 9\n").unwrap();
+        assert_eq!(s.limits.max_connections, 9, "the file wins over the board");
+        let err = parse("[daemon]\nboard = \"toaster\"\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("config key daemon.board: no board profile named \"toaster\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The daemon's configuration: `/etc/edgeserve/edgeserve.toml`, overridden by
 //! `EDGESERVE_SECTION__KEY` environment variables, read once into typed structs.
 
+mod board;
 mod declare;
 mod load;
 mod validate;

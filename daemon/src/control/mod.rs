@@ -3,6 +3,7 @@
 //! Callers are identified by `SO_PEERCRED` and authorized in `caller.rs`, the one place access
 //! rules live.
 
+mod board;
 mod caller;
 mod client;
 mod deployments;
@@ -31,6 +32,7 @@ pub fn router(app: Arc<AppState>) -> Router {
     Router::new()
         .route("/status", get(system::status))
         .route("/devices", get(system::devices))
+        .route("/board", get(board::detect))
         .route("/endpoints", get(endpoints::list))
         .route(
             "/endpoints/{name}",

@@ -112,3 +112,36 @@ fn socket_is_0660_and_refuses_non_admin_users() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Forbidden") && err.contains("may not perform"), "{err}");
 }
+
+#[test]
+fn board_detect_explains_the_profile() {
+    let mut h = Harness::new();
+    h.start();
+    let board = h.cli_json(&["board", "detect"]);
+    assert_eq!(board["configured"], "auto");
+    assert_eq!(board["profile"]["arch"], std::env::consts::ARCH);
+    assert!(!board["matched"].as_array().unwrap().is_empty(), "{board}");
+    assert!(board["facts"]["arch"].is_string());
+    let direct = edgeserve_bsp_profile_of_this_box();
+    assert_eq!(board["profile"]["name"], direct.as_str());
+}
+
+/// The profile the bsp crate picks for this machine, read independently of the daemon.
+fn edgeserve_bsp_profile_of_this_box() -> String {
+    let out = std::process::Command::new("uname").arg("-m").output().unwrap();
+    let arch = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let has_render = std::path::Path::new("/dev/dri/renderD128").exists();
+    let xilinx = std::fs::read_dir("/sys/bus/pci/devices")
+        .map(|d| {
+            d.filter_map(|e| e.ok()).any(|e| {
+                std::fs::read_to_string(e.path().join("vendor")).is_ok_and(|v| v.trim() == "0x10ee")
+            })
+        })
+        .unwrap_or(false);
+    match (arch.as_str(), xilinx, has_render) {
+        ("x86_64", true, _) => "x86_64-alveo".into(),
+        ("x86_64", false, true) => "x86_64-opencl-gpu".into(),
+        ("x86_64", false, false) => "generic-x86_64".into(),
+        (other, _, _) => format!("generic-{other}"),
+    }
+}
