@@ -259,6 +259,8 @@ enum TlsVerb {
 enum BoardVerb {
     /// Which board profile fits this box, and which rule matched.
     Detect,
+    /// Print the udev rules of every board profile (no daemon needed; for packaging).
+    UdevRules,
 }
 
 #[derive(Subcommand)]
@@ -303,6 +305,10 @@ fn req(method: Method, path: String, body: Option<Value>) -> Request {
 }
 
 fn run(args: &Args) -> anyhow::Result<Value> {
+    if let Command::Board { verb: BoardVerb::UdevRules } = &args.command {
+        print!("{}", udev_rules()?);
+        std::process::exit(0);
+    }
     let request = build(&args.command)?;
     let client = ControlClient::new(&args.socket, Duration::from_secs(args.timeout));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -342,6 +348,7 @@ fn build(command: &Command) -> anyhow::Result<Request> {
         Command::Status => req(Method::GET, "/status".into(), None),
         Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
         Command::Board { verb: BoardVerb::Detect } => req(Method::GET, "/board".into(), None),
+        Command::Board { verb: BoardVerb::UdevRules } => anyhow::bail!("udev-rules runs locally"),
         Command::Tls { verb: TlsVerb::Show } => req(Method::GET, "/tls".into(), None),
         Command::Tls { verb: TlsVerb::Set { cert_pem, key_pem, cname } } => {
             let abs =
@@ -500,4 +507,21 @@ fn deployment(verb: &DeploymentVerb) -> anyhow::Result<Request> {
             req(Method::DELETE, format!("/endpoints/{endpoint}/deployments/{name}"), None)
         }
     })
+}
+
+/// The udev rules of every board profile, as one rules file.
+fn udev_rules() -> anyhow::Result<String> {
+    let mut out =
+        String::from("# edgeserve: accelerator device permissions, from bsp/boards/*.toml\n");
+    for profile in edgeserve_bsp::builtin_profiles()? {
+        if profile.udev_rules.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n# {} ({})\n", profile.name, profile.description));
+        for rule in &profile.udev_rules {
+            out.push_str(rule);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }

@@ -8,6 +8,7 @@ mod mcu;
 mod metrics;
 mod oip;
 mod operator;
+mod packaging;
 mod reference;
 mod restart;
 mod scoring;
