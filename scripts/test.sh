@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole edgeserve test suite: formatting, lints, unit tests, and the end-to-end tests
-# that start the real binaries. Installs what it needs first. Exits non-zero on any failure.
+# Runs the whole edgeserve test suite: formatting, lints, unit tests, the end-to-end tests that
+# start the real binaries, and the image boot test under qemu. Installs what it needs first.
+# Exits non-zero on any failure. Needs root (package and image tests build root filesystems).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -9,3 +10,5 @@ cargo fmt --all --check
 cargo build --workspace --bins --examples
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The flashable image: build it, boot it under qemu, score through a forwarded port.
+bash images/boot-test.sh
