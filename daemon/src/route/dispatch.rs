@@ -140,6 +140,22 @@ pub fn choose(
     Ok(deployment)
 }
 
+/// The front half every scoring route shares: the endpoint on this listener, the caller's
+/// credential, the JSON body within limits, and the deployment that will serve it (loaded).
+pub async fn accept(
+    l: &Listener,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<(Arc<LiveEndpoint>, Arc<LiveDeployment>, serde_json::Value), ApiError> {
+    let endpoint = admit(l, call, headers)?;
+    let limit = l.app.settings.limits.max_body_bytes;
+    let value = super::body::read_json(headers, body, limit, l.app.request_timeout()).await?;
+    let deployment = choose(&endpoint, call, headers)?;
+    loaded(&deployment)?;
+    Ok((endpoint, deployment, value))
+}
+
 /// The runner and signature of a loaded deployment; 503 with the reason otherwise.
 pub fn loaded(deployment: &LiveDeployment) -> Result<(&Runner, &Signature), ApiError> {
     match &deployment.state {

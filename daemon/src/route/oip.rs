@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::dispatch::{self, Call};
-use super::{body, Listener, PeerAddr, RequestId};
+use super::{Listener, PeerAddr, RequestId};
 use crate::codec::oip;
 use crate::error::ApiError;
 
@@ -76,15 +76,7 @@ async fn infer_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let ep = dispatch::admit(l, call, headers)?;
-    let value = body::read_json(
-        headers,
-        body,
-        l.app.settings.limits.max_body_bytes,
-        l.app.request_timeout(),
-    )
-    .await?;
-    let deployment = dispatch::choose(&ep, call, headers)?;
+    let (ep, deployment, value) = dispatch::accept(l, call, headers, body).await?;
     let (runner, signature) = dispatch::loaded(&deployment)?;
     let decoded = oip::decode(value, signature).map_err(ApiError::invalid_input)?;
     dispatch::mirror(&l.app, &ep, call, &decoded.inputs);

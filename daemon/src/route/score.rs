@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::dispatch::{self, Call};
-use super::{body, Listener, PeerAddr, RequestId};
+use super::{Listener, PeerAddr, RequestId};
 use crate::codec::seed;
 use crate::error::ApiError;
 
@@ -31,15 +31,7 @@ async fn score(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let endpoint = dispatch::admit(l, call, headers)?;
-    let value = body::read_json(
-        headers,
-        body,
-        l.app.settings.limits.max_body_bytes,
-        l.app.request_timeout(),
-    )
-    .await?;
-    let deployment = dispatch::choose(&endpoint, call, headers)?;
+    let (endpoint, deployment, value) = dispatch::accept(l, call, headers, body).await?;
     let (runner, signature) = dispatch::loaded(&deployment)?;
     let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
     dispatch::mirror(&l.app, &endpoint, call, &inputs);
