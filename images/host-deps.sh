@@ -9,7 +9,6 @@ need=()
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v curl >/dev/null || need+=(curl)
-command -v socat >/dev/null || need+=(socat)
 if ! command -v qemu-system-x86_64 >/dev/null; then
     if [ ! -f /etc/apt/sources.list.d/bookworm-backports.sources ]; then
         $sudo tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<SOURCES

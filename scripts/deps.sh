@@ -5,8 +5,9 @@ set -euo pipefail
 
 # Debian packages: a C toolchain for ring, openssl (tests make encrypted keys), setpriv
 # (tests switch users), curl (the demo's scoring command), systemd (systemd-analyze,
-# sysusers and tmpfiles for the unit and package tests), lintian (the .deb's checks).
-packages=(build-essential pkg-config openssl util-linux curl ca-certificates systemd dpkg-dev lintian)
+# sysusers and tmpfiles for the unit and package tests), lintian (the .deb's checks), python3
+# (the image boot test talks to the guest agent).
+packages=(build-essential pkg-config openssl util-linux curl ca-certificates systemd dpkg-dev lintian python3)
 
 missing=()
 for p in "${packages[@]}"; do

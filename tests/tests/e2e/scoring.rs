@@ -289,3 +289,42 @@ max_queue = 1
     }
     assert!(ok >= 1 && full >= 1, "{ok} answered, {full} refused");
 }
+
+fn private_endpoint(allowed: &str) -> Harness {
+    Harness::with_extra_config(&format!(
+        r#"
+[network]
+allowed_networks = ["{allowed}"]
+[[endpoint]]
+name = "private"
+public_network_access = "disabled"
+traffic = {{ blue = 100 }}
+[[deployment]]
+name = "blue"
+endpoint = "private"
+model = "mlp:1"
+"#
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_endpoints_refuse_peers_outside_allowed_networks_before_any_credential() {
+    let body = json!({"data": [[1, 2, 3, 4]]});
+    let mut h = private_endpoint("10.0.0.0/8");
+    h.start();
+    let (key, _) = h.keys("private");
+    for credential in [Some(key.as_str()), None, Some("esk_wrong")] {
+        let resp = post(&h, "private", credential, &body).await;
+        let msg = error_of(resp, StatusCode::FORBIDDEN, "Forbidden").await;
+        assert!(msg.contains("127.0.0.1 is not in network.allowed_networks"), "{msg}");
+    }
+    // Public endpoints on the same box are unaffected.
+    let (mlp_key, _) = h.keys("mlp");
+    assert_eq!(post(&h, "mlp", Some(&mlp_key), &body).await.status(), StatusCode::OK);
+
+    let mut h = private_endpoint("127.0.0.0/8");
+    h.start();
+    let (key, _) = h.keys("private");
+    assert_eq!(post(&h, "private", Some(&key), &body).await.status(), StatusCode::OK);
+    assert_eq!(post(&h, "private", None, &body).await.status(), StatusCode::UNAUTHORIZED);
+}

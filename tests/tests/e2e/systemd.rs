@@ -92,3 +92,61 @@ async fn notifications_reload_and_drain() {
     position(&at_stop, "STOPPING=1");
     h.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn socket_activation_serves_on_the_passed_socket() {
+    use std::io::{BufRead, BufReader};
+    let h = Harness::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new("systemd-socket-activate")
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg("--fdname=tls")
+        .arg(format!("--setenv=CREDENTIALS_DIRECTORY={}", h.dir.path().join("creds").display()))
+        .arg("--setenv=EDGESERVE_LOG=info")
+        .arg(edgeserve_tests::bin("edgeserved"))
+        .arg("--config")
+        .arg(&h.config_path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    // The first connection starts the daemon, which then accepts on the socket systemd bound.
+    let url = format!("https://localhost:{port}/v2/health/live");
+    let client = h.client();
+    let mut live = false;
+    for _ in 0..300 {
+        if let Ok(resp) = client.get(&url).send().await {
+            live = resp.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(live, "no answer on the activated socket:\n{}", logs.lock().unwrap());
+    let (key, _) = h.keys("mlp");
+    let resp = client
+        .post(format!("https://localhost:{port}/api/v1/service/mlp/score"))
+        .bearer_auth(&key)
+        .json(&json!({"data": [[1, 2, 3, 4]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = logs.lock().unwrap().clone();
+    let tls_lines: Vec<&str> =
+        text.lines().filter(|l| l.contains("listening") && l.contains("transport=Tls")).collect();
+    assert_eq!(
+        tls_lines.len(),
+        1,
+        "only the passed socket serves TLS, not tls.listen: {tls_lines:?}"
+    );
+    assert!(tls_lines[0].contains(&format!("listen=127.0.0.1:{port}")), "{tls_lines:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+}
