@@ -6,10 +6,34 @@ use sd_notify::NotifyState;
 
 use crate::deploy::RoutingTable;
 
+/// Sends one notification without ever blocking: this runs on the async runtime, and a service
+/// manager that stops reading must not stall it (the message is dropped instead).
 fn send(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::warn!(error = %e, "cannot notify the service manager");
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let message: String = states.iter().map(|s| format!("{s}\n")).collect();
+    match send_nonblocking(&path, message.as_bytes()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            tracing::debug!("the service manager is not reading notifications; one dropped");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot notify the service manager"),
     }
+}
+
+fn send_nonblocking(path: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let socket = UnixDatagram::unbound()?;
+    socket.set_nonblocking(true)?;
+    let addr = match path.as_bytes().strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        None => SocketAddr::from_pathname(path)?,
+    };
+    socket.send_to_addr(message, &addr)?;
+    Ok(())
 }
 
 /// What `systemctl status` shows: endpoints served and deployments ready.
