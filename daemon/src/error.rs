@@ -96,6 +96,18 @@ impl ApiError {
         )
     }
 
+    /// 429: too many failed authentications from this peer.
+    pub fn too_many_auth_failures(retry_after: Duration) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "too many failed authentications from this address; retry later (limits.auth_failures_per_minute)",
+            )
+        }
+    }
+
     /// 503: not ready, or the deployment's queue is full; clients should retry.
     pub fn unavailable(
         code: &'static str,

@@ -23,6 +23,8 @@ pub struct AppState {
     pub writes: tokio::sync::Mutex<()>,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// Failed authentications per peer.
+    pub auth_limiter: crate::auth::limit::AuthFailureLimiter,
     tls: OnceLock<Arc<crate::listen::TlsState>>,
 }
 
@@ -46,6 +48,8 @@ impl AppState {
     ) -> AppState {
         let allowed_networks =
             settings.network.allowed_networks.iter().filter_map(|n| n.parse().ok()).collect();
+        let auth_limiter =
+            crate::auth::limit::AuthFailureLimiter::new(settings.limits.auth_failures_per_minute);
         AppState {
             settings,
             store,
@@ -55,6 +59,7 @@ impl AppState {
             bound: OnceLock::new(),
             writes: tokio::sync::Mutex::new(()),
             metrics: crate::metrics::Metrics::new(),
+            auth_limiter,
             tls: OnceLock::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! Who is calling: the credential of a scoring request, checked against its endpoint.
 
 pub mod keys;
+pub mod limit;
 
 use axum::http::{header, HeaderMap};
 

@@ -99,8 +99,14 @@ pub fn admit(
         )));
     }
     call.auth_mode = endpoint.credentials.mode().as_str();
+    let peer = call.peer.addr.ip();
+    if let Some(wait) = l.app.auth_limiter.blocked_for(peer) {
+        l.app.metrics.auth_failure(&call.endpoint, "rate_limited");
+        return Err(ApiError::too_many_auth_failures(wait));
+    }
     let identity =
         auth::authenticate(&call.endpoint, &endpoint.credentials, headers).inspect_err(|_| {
+            l.app.auth_limiter.record_failure(peer);
             let reason = if headers.contains_key(axum::http::header::AUTHORIZATION) {
                 "invalid"
             } else {

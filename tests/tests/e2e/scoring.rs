@@ -328,3 +328,33 @@ async fn private_endpoints_refuse_peers_outside_allowed_networks_before_any_cred
     assert_eq!(post(&h, "private", Some(&key), &body).await.status(), StatusCode::OK);
     assert_eq!(post(&h, "private", None, &body).await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_authentications_are_rate_limited_per_peer() {
+    let mut h = Harness::new();
+    h.env.push(("EDGESERVE_LIMITS__AUTH_FAILURES_PER_MINUTE".into(), "3".into()));
+    h.start();
+    let (key, _) = h.keys("mlp");
+    let body = json!({"data": [[1, 2, 3, 4]]});
+    assert_eq!(post(&h, "mlp", Some(&key), &body).await.status(), StatusCode::OK);
+    for _ in 0..3 {
+        assert_eq!(
+            post(&h, "mlp", Some("esk_guess"), &body).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Over the limit: every attempt from this address waits, even with the right key.
+    for credential in [Some("esk_guess"), Some(key.as_str())] {
+        let resp = post(&h, "mlp", credential, &body).await;
+        let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        let msg = error_of(resp, StatusCode::TOO_MANY_REQUESTS, "TooManyRequests").await;
+        assert!(msg.contains("limits.auth_failures_per_minute"), "{msg}");
+    }
+    let metrics = h.metrics().await;
+    assert!(
+        metrics
+            .contains("edgeserve_auth_failures_total{endpoint=\"mlp\",reason=\"rate_limited\"} 2"),
+        "{metrics}"
+    );
+}
