@@ -23,7 +23,11 @@ done
 bash images/host-deps.sh
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-[ -n "$deb" ] || deb=$(bash scripts/package-deb.sh --profile debug --out "$out")
+if [ -z "$deb" ]; then
+    # The workspace build (as the test command makes it) is reused, not rebuilt for one package.
+    cargo build --quiet --workspace --bins
+    deb=$(bash scripts/package-deb.sh --profile debug --bin-dir target/debug --out "$out")
+fi
 
 cache="${EDGESERVE_IMAGE_CACHE:-$HOME/.cache/edgeserve-image}"
 base="$cache/bookworm-base.tar"
