@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cargo build --quiet -p edgeserve-daemon --bin edgeserved
+cargo build --quiet --workspace --bins
 exec target/debug/edgeserved --demo
