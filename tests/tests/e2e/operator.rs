@@ -319,3 +319,45 @@ async fn bad_input_is_refused_and_changes_nothing() {
 
     assert_eq!(snapshot(&h), before, "a refused change altered the store");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_endpoint_drains_its_in_flight_requests() {
+    let mut h = Harness::with_extra_config(&format!(
+        "[[model]]\nname = \"heavy\"\nversion = \"1\"\npath = \"{}/heavy\"\n[[endpoint]]\nname = \"heavy\"\ntraffic = {{ blue = 100 }}\n[[deployment]]\nname = \"blue\"\nendpoint = \"heavy\"\nmodel = \"heavy:1\"\n",
+        models_dir().display()
+    ));
+    h.start();
+    let (key, _) = h.keys("heavy");
+    let client = h.client();
+    let heavy = json!({"data": vec![[0.5, -1.0, 0.25, 2.0]; 20000]});
+    let mut inflight = Vec::new();
+    for _ in 0..2 {
+        let (client, url, key, heavy) =
+            (client.clone(), h.score_url("heavy"), key.clone(), heavy.clone());
+        inflight.push(tokio::spawn(async move {
+            client.post(url).bearer_auth(key).json(&heavy).send().await.unwrap()
+        }));
+    }
+    // One runs, one waits in the queue.
+    let depth = "edgeserve_queue_depth{endpoint=\"heavy\",deployment=\"blue\"} 1";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !h.metrics().await.contains(depth) {
+        assert!(std::time::Instant::now() < deadline, "the second request never queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::task::block_in_place(|| h.cli_json(&["endpoint", "delete", "-n", "heavy"]));
+    let resp = client
+        .post(h.score_url("heavy"))
+        .bearer_auth(&key)
+        .json(&json!({"data": [[1, 2, 3, 4]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "new requests find no endpoint");
+    for task in inflight {
+        let resp = task.await.unwrap();
+        assert_eq!(resp.status(), 200, "a request accepted before the delete was dropped");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["result"].as_array().unwrap().len(), 20000);
+    }
+}
