@@ -1,4 +1,5 @@
-//! Open Inference Protocol (KServe v2) JSON bodies: inference requests, responses, metadata.
+//! Open Inference Protocol (KServe v2) bodies: inference requests and responses, in JSON and with
+//! the binary tensor extension, and model metadata.
 
 use edgeserve_accel::{DType, Signature, Tensor, TensorSpec};
 use serde::Deserialize;
@@ -18,10 +19,25 @@ pub fn datatype(dtype: DType) -> &'static str {
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct Parameters {
+    /// On an input: its data is this many bytes of the binary section.
+    #[serde(default)]
+    binary_data_size: Option<usize>,
+    /// On a requested output: answer it as binary data.
+    #[serde(default)]
+    binary_data: Option<bool>,
+    /// On the request: answer every output as binary data.
+    #[serde(default)]
+    binary_data_output: Option<bool>,
+}
+
 #[derive(Debug, Deserialize)]
 struct InferRequest {
     #[serde(default)]
     id: Option<String>,
+    #[serde(default)]
+    parameters: Parameters,
     inputs: Vec<InputTensor>,
     #[serde(default)]
     outputs: Option<Vec<RequestedOutput>>,
@@ -32,12 +48,17 @@ struct InputTensor {
     name: String,
     shape: Vec<usize>,
     datatype: String,
-    data: Value,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    parameters: Parameters,
 }
 
 #[derive(Debug, Deserialize)]
 struct RequestedOutput {
     name: String,
+    #[serde(default)]
+    parameters: Parameters,
 }
 
 /// A decoded inference request.
@@ -46,9 +67,35 @@ pub struct Decoded {
     pub inputs: Vec<Tensor>,
     /// Output names the client asked for (all when `None`).
     pub outputs: Option<Vec<String>>,
+    /// Outputs to answer as binary data.
+    pub binary_outputs: Vec<String>,
+    /// Whether every output is answered as binary data.
+    pub all_binary: bool,
 }
 
-fn input_tensor(input: &InputTensor, spec: &TensorSpec) -> Result<Tensor, String> {
+/// Binary tensor data, handed out in the order inputs declare it.
+struct BinaryCursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> BinaryCursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let left = self.bytes.len() - self.at;
+        if n > left {
+            return Err(format!("binary data has {left} bytes left, {n} declared"));
+        }
+        let slice = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        Ok(slice)
+    }
+}
+
+fn input_tensor(
+    input: &InputTensor,
+    spec: &TensorSpec,
+    binary: &mut Option<BinaryCursor<'_>>,
+) -> Result<Tensor, String> {
     let named = |e: String| format!("input {}: {e}", spec.name);
     if input.datatype != datatype(spec.dtype) {
         return Err(named(format!(
@@ -57,82 +104,129 @@ fn input_tensor(input: &InputTensor, spec: &TensorSpec) -> Result<Tensor, String
             input.datatype
         )));
     }
-    let (_, leaves) = flatten(&input.data).map_err(named)?;
     let want: usize = input.shape.iter().product();
-    if leaves.len() != want {
-        return Err(named(format!(
-            "shape {:?} needs {want} elements, data has {}",
-            input.shape,
-            leaves.len()
-        )));
-    }
-    let data = leaves_to_data(&leaves, spec.dtype).map_err(named)?;
+    let data = match (&input.data, input.parameters.binary_data_size) {
+        (Some(_), Some(_)) => return Err(named("has both data and binary_data_size".into())),
+        (None, None) => return Err(named("has no data".into())),
+        (Some(data), None) => {
+            let (_, leaves) = flatten(data).map_err(named)?;
+            if leaves.len() != want {
+                return Err(named(format!(
+                    "shape {:?} needs {want} elements, data has {}",
+                    input.shape,
+                    leaves.len()
+                )));
+            }
+            leaves_to_data(&leaves, spec.dtype).map_err(named)?
+        }
+        (None, Some(size)) => {
+            let cursor = binary.as_mut().ok_or_else(|| {
+                named(
+                    "binary_data_size needs a binary body (Inference-Header-Content-Length)".into(),
+                )
+            })?;
+            let data =
+                super::binary::data_from_le_bytes(cursor.take(size).map_err(named)?, spec.dtype)
+                    .map_err(named)?;
+            if data.len() != want {
+                return Err(named(format!(
+                    "shape {:?} needs {want} elements, binary data has {}",
+                    input.shape,
+                    data.len()
+                )));
+            }
+            data
+        }
+    };
     let tensor = Tensor::new(input.shape.clone(), data).map_err(|e| named(e.to_string()))?;
     spec.check(&tensor).map_err(|e| e.to_string())?;
     Ok(tensor)
 }
 
-/// Reads an inference request into one tensor per model input, in signature order.
-pub fn decode(body: Value, sig: &Signature) -> Result<Decoded, String> {
+/// Reads an inference request into one tensor per model input, in signature order; `binary` is
+/// the section after the JSON header when the client used the binary extension.
+pub fn decode(body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result<Decoded, String> {
     let req: InferRequest =
         serde_json::from_value(body).map_err(|e| format!("not an inference request: {e}"))?;
     if let Some(unknown) = req.inputs.iter().find(|i| sig.input(&i.name).is_none()) {
         return Err(format!("unknown input {}", unknown.name));
     }
+    let mut cursor = binary.map(|bytes| BinaryCursor { bytes, at: 0 });
+    // Binary sections follow the order of the request's inputs, not the model's.
+    let mut by_name = std::collections::HashMap::new();
+    for input in &req.inputs {
+        let spec = sig.input(&input.name).ok_or_else(|| format!("unknown input {}", input.name))?;
+        by_name.insert(input.name.clone(), input_tensor(input, spec, &mut cursor)?);
+    }
+    if let Some(c) = &cursor {
+        if c.at != c.bytes.len() {
+            return Err(format!(
+                "binary data has {} bytes no input declares",
+                c.bytes.len() - c.at
+            ));
+        }
+    }
     let inputs = sig
         .inputs
         .iter()
         .map(|spec| {
-            let input = req
-                .inputs
-                .iter()
-                .find(|i| i.name == spec.name)
-                .ok_or_else(|| format!("input {} is missing", spec.name))?;
-            input_tensor(input, spec)
+            by_name.remove(&spec.name).ok_or_else(|| format!("input {} is missing", spec.name))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut binary_outputs = Vec::new();
     let outputs = match req.outputs {
         None => None,
         Some(list) => {
-            let names: Vec<String> = list.into_iter().map(|o| o.name).collect();
-            if let Some(bad) = names.iter().find(|n| !sig.outputs.iter().any(|o| &o.name == *n)) {
-                return Err(format!("unknown output {bad}"));
+            if let Some(bad) = list.iter().find(|o| !sig.outputs.iter().any(|s| s.name == o.name)) {
+                return Err(format!("unknown output {}", bad.name));
             }
-            Some(names)
+            binary_outputs = list
+                .iter()
+                .filter(|o| o.parameters.binary_data == Some(true))
+                .map(|o| o.name.clone())
+                .collect();
+            Some(list.into_iter().map(|o| o.name).collect())
         }
     };
-    Ok(Decoded { id: req.id, inputs, outputs })
+    let all_binary = req.parameters.binary_data_output == Some(true);
+    Ok(Decoded { id: req.id, inputs, outputs, binary_outputs, all_binary })
 }
 
-/// The inference response.
+/// The inference response: its JSON, and the binary section of the outputs asked for as binary
+/// data (empty when none is).
 pub fn encode(
     model_name: &str,
     model_version: &str,
-    id: Option<&str>,
+    request: &Decoded,
     outputs: &[Tensor],
     sig: &Signature,
-    wanted: Option<&[String]>,
-) -> Value {
+) -> (Value, Vec<u8>) {
+    let wanted = request.outputs.as_deref();
+    let mut blobs = Vec::new();
     let items: Vec<Value> = sig
         .outputs
         .iter()
         .zip(outputs)
         .filter(|(spec, _)| wanted.is_none_or(|w| w.contains(&spec.name)))
         .map(|(spec, t)| {
-            json!({
-                "name": spec.name,
-                "datatype": datatype(t.dtype()),
-                "shape": t.shape(),
-                "data": flat_values(t),
-            })
+            let mut item =
+                json!({ "name": spec.name, "datatype": datatype(t.dtype()), "shape": t.shape() });
+            if request.all_binary || request.binary_outputs.contains(&spec.name) {
+                let bytes = super::binary::data_to_le_bytes(t.data());
+                item["parameters"] = json!({ "binary_data_size": bytes.len() });
+                blobs.extend_from_slice(&bytes);
+            } else {
+                item["data"] = Value::Array(flat_values(t));
+            }
+            item
         })
         .collect();
     let mut body =
         json!({ "model_name": model_name, "model_version": model_version, "outputs": items });
-    if let Some(id) = id {
+    if let Some(id) = &request.id {
         body["id"] = json!(id);
     }
-    body
+    (body, blobs)
 }
 
 /// Model metadata: the endpoint's signature in the protocol's terms.

@@ -2,25 +2,31 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// Checks the content type (JSON, or none) and reads the body as JSON: at most `limit` bytes,
-/// within `timeout` (a client trickling its body cannot hold a connection forever).
-pub async fn read_json(
+/// The Open Inference Protocol binary extension's header: the length of the JSON part.
+pub const INFERENCE_HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// Checks the content type (JSON or none; `application/octet-stream` too when the body carries
+/// binary tensors) and reads the body: at most `limit` bytes, within `timeout` (a client
+/// trickling its body cannot hold a connection forever).
+pub async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: u64,
     timeout: Duration,
-) -> Result<Value, ApiError> {
+) -> Result<Bytes, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("(not text)");
         let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if essence != "application/json" {
+        let binary_ok =
+            headers.contains_key(INFERENCE_HEADER_LENGTH) && essence == "application/octet-stream";
+        if essence != "application/json" && !binary_ok {
             return Err(ApiError::unsupported_media_type(ct));
         }
     }
@@ -38,15 +44,54 @@ pub async fn read_json(
             timeout.as_millis()
         ))
     })?;
-    let bytes = collected.map(|c| c.to_bytes()).map_err(|e| {
+    collected.map(|c| c.to_bytes()).map_err(|e| {
         if e.is::<http_body_util::LengthLimitError>() {
             ApiError::too_large(limit)
         } else {
             ApiError::invalid_input(format!("cannot read the request body: {e}"))
         }
-    })?;
-    serde_json::from_slice(&bytes)
+    })
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid_input(format!("request body is not valid JSON: {e}")))
+}
+
+/// Reads a JSON body (see [`read_body`]).
+pub async fn read_json(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Value, ApiError> {
+    parse_json(&read_body(headers, body, limit, timeout).await?)
+}
+
+/// Reads a scoring body: JSON, or (with `Inference-Header-Content-Length`) a JSON header
+/// followed by binary tensor data, returned apart.
+pub async fn read_payload(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    timeout: Duration,
+) -> Result<(Value, Option<Bytes>), ApiError> {
+    let bytes = read_body(headers, body, limit, timeout).await?;
+    let Some(length) = headers.get(INFERENCE_HEADER_LENGTH) else {
+        return Ok((parse_json(&bytes)?, None));
+    };
+    let length: usize = length
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n <= bytes.len())
+        .ok_or_else(|| {
+            ApiError::invalid_input(format!(
+                "Inference-Header-Content-Length must be a byte count within the {}-byte body",
+                bytes.len()
+            ))
+        })?;
+    Ok((parse_json(&bytes[..length])?, Some(bytes.slice(length..))))
 }
 
 #[cfg(test)]

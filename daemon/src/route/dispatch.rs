@@ -153,13 +153,24 @@ pub async fn accept(
     call: &mut Call,
     headers: &HeaderMap,
     body: axum::body::Body,
-) -> Result<(Arc<LiveEndpoint>, Arc<LiveDeployment>, serde_json::Value), ApiError> {
+) -> Result<Accepted, ApiError> {
     let endpoint = admit(l, call, headers)?;
     let limit = l.app.settings.limits.max_body_bytes;
-    let value = super::body::read_json(headers, body, limit, l.app.request_timeout()).await?;
+    let (value, binary) =
+        super::body::read_payload(headers, body, limit, l.app.request_timeout()).await?;
     let deployment = choose(&endpoint, call, headers)?;
     loaded(&deployment)?;
-    Ok((endpoint, deployment, value))
+    Ok(Accepted { endpoint, deployment, value, binary })
+}
+
+/// A request past [`accept`]: where it goes and what it carries.
+pub struct Accepted {
+    pub endpoint: Arc<LiveEndpoint>,
+    pub deployment: Arc<LiveDeployment>,
+    /// The JSON body (or the JSON header of a binary-extension body).
+    pub value: serde_json::Value,
+    /// Binary tensor data after the JSON header, when the client used the binary extension.
+    pub binary: Option<axum::body::Bytes>,
 }
 
 /// The runner and signature of a loaded deployment; 503 with the reason otherwise.

@@ -76,17 +76,29 @@ async fn infer_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (ep, deployment, value) = dispatch::accept(l, call, headers, body).await?;
+    let dispatch::Accepted { endpoint, deployment, value, binary } =
+        dispatch::accept(l, call, headers, body).await?;
     let (runner, signature) = dispatch::loaded(&deployment)?;
-    let decoded = oip::decode(value, signature).map_err(ApiError::invalid_input)?;
-    dispatch::mirror(&l.app, &ep, call, &decoded.inputs);
-    let outputs = dispatch::run(&l.app, call, &deployment, runner, decoded.inputs).await?;
-    Ok(dispatch::json_ok(oip::encode(
-        &call.endpoint,
-        version_of(&deployment.record.model),
-        decoded.id.as_deref(),
-        &outputs,
-        signature,
-        decoded.outputs.as_deref(),
-    )))
+    let decoded =
+        oip::decode(value, signature, binary.as_deref()).map_err(ApiError::invalid_input)?;
+    dispatch::mirror(&l.app, &endpoint, call, &decoded.inputs);
+    let outputs = dispatch::run(&l.app, call, &deployment, runner, decoded.inputs.clone()).await?;
+    let version = version_of(&deployment.record.model);
+    let (json, blobs) = oip::encode(&call.endpoint, version, &decoded, &outputs, signature);
+    if blobs.is_empty() {
+        return Ok(dispatch::json_ok(json));
+    }
+    // The binary extension: the JSON header, then the outputs' bytes.
+    let mut body = json.to_string().into_bytes();
+    let header_length = body.len();
+    body.extend_from_slice(&blobs);
+    let mut response = axum::response::IntoResponse::into_response(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    headers
+        .insert(super::body::INFERENCE_HEADER_LENGTH, axum::http::HeaderValue::from(header_length));
+    Ok(response)
 }

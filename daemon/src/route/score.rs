@@ -31,7 +31,13 @@ async fn score(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (endpoint, deployment, value) = dispatch::accept(l, call, headers, body).await?;
+    let dispatch::Accepted { endpoint, deployment, value, binary } =
+        dispatch::accept(l, call, headers, body).await?;
+    if binary.is_some() {
+        return Err(ApiError::invalid_input(
+            "binary tensor data (Inference-Header-Content-Length) is for /v2/models/{endpoint}/infer",
+        ));
+    }
     let (runner, signature) = dispatch::loaded(&deployment)?;
     let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
     dispatch::mirror(&l.app, &endpoint, call, &inputs);
