@@ -158,8 +158,7 @@ pub async fn accept(
     let limit = l.app.settings.limits.max_body_bytes;
     let (value, binary) =
         super::body::read_payload(headers, body, limit, l.app.request_timeout()).await?;
-    let deployment = choose(&endpoint, call, headers)?;
-    loaded(&deployment)?;
+    let deployment = pick(&endpoint, call, headers)?;
     Ok(Accepted { endpoint, deployment, value, binary })
 }
 
@@ -171,6 +170,17 @@ pub struct Accepted {
     pub value: serde_json::Value,
     /// Binary tensor data after the JSON header, when the client used the binary extension.
     pub binary: Option<axum::body::Bytes>,
+}
+
+/// The deployment for this request ([`choose`]), required to be loaded ([`loaded`]).
+pub fn pick(
+    endpoint: &LiveEndpoint,
+    call: &mut Call,
+    headers: &HeaderMap,
+) -> Result<Arc<LiveDeployment>, ApiError> {
+    let deployment = choose(endpoint, call, headers)?;
+    loaded(&deployment)?;
+    Ok(deployment)
 }
 
 /// The runner and signature of a loaded deployment; 503 with the reason otherwise.

@@ -27,7 +27,7 @@ pub async fn metadata(
     let mut call = Call::new(&endpoint, peer, request_id);
     let result = (|| {
         let ep = dispatch::admit(&l, &mut call, &headers)?;
-        let deployment = dispatch::choose(&ep, &mut call, &headers)?;
+        let deployment = dispatch::pick(&ep, &mut call, &headers)?;
         let (_, signature) = dispatch::loaded(&deployment)?;
         let versions: Vec<String> =
             ep.deployments.values().map(|d| version_of(&d.record.model).to_string()).collect();
@@ -47,8 +47,7 @@ pub async fn ready(
     let mut call = Call::new(&endpoint, peer, request_id);
     let result = (|| {
         let ep = dispatch::admit(&l, &mut call, &headers)?;
-        let deployment = dispatch::choose(&ep, &mut call, &headers)?;
-        dispatch::loaded(&deployment)?;
+        dispatch::pick(&ep, &mut call, &headers)?;
         Ok::<_, ApiError>(dispatch::json_ok(json!({ "name": endpoint, "ready": true })))
     })();
     call.finish(&l.app, result.unwrap_or_else(IntoResponse::into_response))
