@@ -62,6 +62,50 @@ pub struct DeviceInfo {
     /// Why the device is not available, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The OpenCL platform (GPU devices).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Compute units (GPU devices).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_units: Option<u32>,
+    /// PCI address (FPGA cards).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bdf: Option<String>,
+    /// Memory banks the loaded xclbin exposes (FPGA cards).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub memory_banks: Vec<String>,
+}
+
+impl DeviceInfo {
+    /// An available device with only its identity filled in.
+    pub fn new(target: Target, index: u32, name: impl Into<String>) -> DeviceInfo {
+        DeviceInfo {
+            target,
+            index,
+            name: name.into(),
+            vendor: String::new(),
+            memory_bytes: 0,
+            available: true,
+            reason: None,
+            platform: None,
+            compute_units: None,
+            bdf: None,
+            memory_banks: Vec::new(),
+        }
+    }
+
+    /// An entry saying why a target has no usable device.
+    pub fn unavailable(
+        target: Target,
+        name: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> DeviceInfo {
+        DeviceInfo {
+            available: false,
+            reason: Some(reason.into()),
+            ..DeviceInfo::new(target, 0, name)
+        }
+    }
 }
 
 /// A model artifact on disk: the folder of one registered model version.

@@ -58,6 +58,8 @@ pub enum AccelError {
     BackendUnavailable { target: String, reason: String },
     #[error("{call} timed out after {millis} ms")]
     Timeout { call: String, millis: u64 },
+    #[error("OpenCL program build failed on {device}: {log}")]
+    ProgramBuild { device: String, log: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -77,7 +79,7 @@ impl AccelError {
                 ErrorKind::DeviceUnavailable
             }
             AccelError::Timeout { .. } => ErrorKind::Timeout,
-            AccelError::Internal(_) => ErrorKind::Internal,
+            AccelError::Internal(_) | AccelError::ProgramBuild { .. } => ErrorKind::Internal,
         }
     }
 }

@@ -11,10 +11,12 @@ pub struct Backends {
 }
 
 impl Backends {
-    /// The backends this build of edgeserve ships with.
-    pub fn builtin() -> Backends {
+    /// The backends this build of edgeserve ships with; `cache_dir` holds what backends build
+    /// once per device (OpenCL programs), or nothing is cached.
+    pub fn builtin(cache_dir: Option<&std::path::Path>) -> Backends {
         let mut set = Backends::default();
         set.register(Arc::new(crate::cpu::CpuBackend::new()));
+        set.register(Arc::new(crate::gpu::GpuBackend::new(cache_dir.map(|d| d.join("opencl")))));
         set
     }
 

@@ -1,54 +1,21 @@
 //! The CPU backend against onnxruntime's reference outputs for every committed example model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
+use common::{assert_close, cases, models_dir, reference, tempfile_dir, tensor_from_json};
 use edgeserve_accel::{
     Backend, Backends, DType, ErrorKind, LoadOptions, ModelArtifact, Target, Tensor, TensorData,
 };
-use serde_json::Value;
-
-fn models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-fn tensor_from_json(v: &Value) -> Tensor {
-    let shape: Vec<usize> =
-        v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-    let data = v["data"].as_array().unwrap();
-    let data = match v["dtype"].as_str().unwrap() {
-        "f32" => TensorData::F32(data.iter().map(|x| x.as_f64().unwrap() as f32).collect()),
-        "f64" => TensorData::F64(data.iter().map(|x| x.as_f64().unwrap()).collect()),
-        "i64" => TensorData::I64(data.iter().map(|x| x.as_i64().unwrap()).collect()),
-        other => panic!("reference dtype {other} not handled"),
-    };
-    Tensor::new(shape, data).unwrap()
-}
-
-fn assert_close(name: &str, got: &Tensor, want: &Tensor, tol: f64) {
-    assert_eq!(got.shape(), want.shape(), "{name}: shape");
-    match (got.data(), want.data()) {
-        (TensorData::F32(g), TensorData::F32(w)) => {
-            for (i, (a, b)) in g.iter().zip(w).enumerate() {
-                assert!(((a - b) as f64).abs() <= tol, "{name}[{i}]: got {a}, onnxruntime {b}");
-            }
-        }
-        (TensorData::I64(g), TensorData::I64(w)) => assert_eq!(g, w, "{name}"),
-        (g, w) => panic!("{name}: dtype {:?} vs reference {:?}", g.dtype(), w.dtype()),
-    }
-}
 
 fn check_against_reference(model: &str) {
     let dir = models_dir().join(model);
-    let reference: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
-            .unwrap();
-    let backends = Backends::builtin();
+    let reference = reference(model);
+    let backends = Backends::builtin(None);
     let mut loaded =
         backends.load(Target::Cpu, &ModelArtifact::new(&dir), &LoadOptions::default()).unwrap();
     let sig = loaded.signature().clone();
-    assert!(!reference["cases"].as_array().unwrap().is_empty());
-    for case in reference["cases"].as_array().unwrap() {
+    for case in cases(&reference) {
         let inputs: Vec<Tensor> =
             sig.inputs.iter().map(|s| tensor_from_json(&case["inputs"][&s.name])).collect();
         let outputs = loaded.run(inputs).unwrap();
@@ -102,7 +69,7 @@ fn signature_has_dynamic_batch_and_names() {
 
 #[test]
 fn unsupported_op_fails_at_load_naming_op_and_node() {
-    let err = Backends::builtin()
+    let err = Backends::builtin(None)
         .load(
             Target::Cpu,
             &ModelArtifact::new(models_dir().join("unsupported")),
@@ -118,7 +85,7 @@ fn unsupported_op_fails_at_load_naming_op_and_node() {
 fn garbage_file_is_an_invalid_model() {
     let dir = tempfile_dir();
     std::fs::write(dir.join("model.onnx"), b"this is not protobuf at all").unwrap();
-    let err = Backends::builtin()
+    let err = Backends::builtin(None)
         .load(Target::Cpu, &ModelArtifact::new(&dir), &LoadOptions::default())
         .err()
         .expect("load must fail");
@@ -129,7 +96,7 @@ fn garbage_file_is_an_invalid_model() {
 #[test]
 fn missing_file_names_the_path() {
     let dir = tempfile_dir();
-    let err = Backends::builtin()
+    let err = Backends::builtin(None)
         .load(Target::Cpu, &ModelArtifact::new(&dir), &LoadOptions::default())
         .err()
         .expect("load must fail");
@@ -138,7 +105,7 @@ fn missing_file_names_the_path() {
 
 #[test]
 fn wrong_shape_is_refused_before_running() {
-    let mut m = Backends::builtin()
+    let mut m = Backends::builtin(None)
         .load(Target::Cpu, &ModelArtifact::new(models_dir().join("mlp")), &LoadOptions::default())
         .unwrap();
     let t = Tensor::new(vec![2, 5], TensorData::F32(vec![0.0; 10])).unwrap();
@@ -149,7 +116,7 @@ fn wrong_shape_is_refused_before_running() {
 
 #[test]
 fn unknown_device_index_is_refused() {
-    let err = Backends::builtin()
+    let err = Backends::builtin(None)
         .load(
             Target::Cpu,
             &ModelArtifact::new(models_dir().join("mlp")),
@@ -162,21 +129,12 @@ fn unknown_device_index_is_refused() {
 
 #[test]
 fn cpu_device_is_listed() {
-    let devices = Backends::builtin().devices();
+    let devices: Vec<_> =
+        Backends::builtin(None).devices().into_iter().filter(|d| d.target == Target::Cpu).collect();
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0].target, Target::Cpu);
     assert!(devices[0].available);
     assert!(devices[0].memory_bytes > 0);
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "edgeserve-accel-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

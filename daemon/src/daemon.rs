@@ -93,7 +93,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         .map_err(|source| DaemonError::StateDir { path: state_dir.clone(), source })?;
     let store = Arc::new(Store::open(&state_dir, &options.master_key)?);
     provision::apply(&settings, &store, &options.base_dir)?;
-    let backends = Backends::builtin();
+    let backends = Backends::builtin(Some(&state_dir.join("cache")));
     let table = crate::deploy::build_table(store.clone(), backends.clone()).await?;
     let app = Arc::new(AppState::new(settings, store, backends, table));
     if let Some(state) = tls_state {

@@ -25,8 +25,7 @@ pub(super) fn describe() -> DeviceInfo {
         name: format!("{name} ({cores} cores)"),
         vendor,
         memory_bytes: mem_total_bytes().unwrap_or(0),
-        available: true,
-        reason: None,
+        ..DeviceInfo::new(Target::Cpu, 0, "")
     }
 }
 

@@ -1,0 +1,305 @@
+//! Binding plans to a device and running them: buffers and kernel objects are made once per
+//! plan (per batch size) and reused; a run copies inputs in, enqueues every launch on an
+//! in-order queue and copies outputs out.
+
+use std::collections::HashMap;
+use std::ptr;
+
+use opencl3::command_queue::CommandQueue;
+use opencl3::context::Context;
+use opencl3::kernel::Kernel;
+use opencl3::memory::{Buffer, ClMem, CL_MEM_COPY_HOST_PTR, CL_MEM_READ_ONLY, CL_MEM_READ_WRITE};
+use opencl3::program::Program;
+use opencl3::types::{cl_mem, CL_BLOCKING};
+
+use super::graph::{Dt, HostData, HostTensor};
+use super::lower::{Arg, Plan, Slot, Val};
+use crate::{AccelError, Tensor, TensorData};
+
+/// An OpenCL context, queue and built program on one device.
+pub(crate) struct Device {
+    pub context: Context,
+    pub queue: CommandQueue,
+    pub program: Program,
+}
+
+fn cl(call: &'static str) -> impl Fn(opencl3::error_codes::ClError) -> AccelError {
+    move |e| AccelError::Internal(format!("OpenCL {call} failed: {e}"))
+}
+
+/// A typed device buffer.
+pub(crate) enum DevBuf {
+    F32(Buffer<f32>),
+    I64(Buffer<i64>),
+}
+
+impl DevBuf {
+    fn mem(&self) -> cl_mem {
+        match self {
+            DevBuf::F32(b) => b.get(),
+            DevBuf::I64(b) => b.get(),
+        }
+    }
+
+    /// An uninitialised buffer of `len` elements (at least one: OpenCL refuses empty buffers).
+    pub(crate) fn alloc(context: &Context, dt: Dt, len: usize) -> Result<DevBuf, AccelError> {
+        let len = len.max(1);
+        // SAFETY: no host pointer is given; the buffer is owned by the returned value.
+        unsafe {
+            Ok(match dt {
+                Dt::F32 => DevBuf::F32(
+                    Buffer::create(context, CL_MEM_READ_WRITE, len, ptr::null_mut())
+                        .map_err(cl("clCreateBuffer"))?,
+                ),
+                Dt::I64 => DevBuf::I64(
+                    Buffer::create(context, CL_MEM_READ_WRITE, len, ptr::null_mut())
+                        .map_err(cl("clCreateBuffer"))?,
+                ),
+            })
+        }
+    }
+
+    /// A read-only buffer holding a constant.
+    pub(crate) fn upload(context: &Context, t: &HostTensor) -> Result<DevBuf, AccelError> {
+        if t.len() == 0 {
+            return DevBuf::alloc(context, t.dt(), 1);
+        }
+        let flags = CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
+        // SAFETY: COPY_HOST_PTR copies `len` elements from the live slice during the call.
+        unsafe {
+            Ok(match &t.data {
+                HostData::F32(v) => DevBuf::F32(
+                    Buffer::create(context, flags, v.len(), v.as_ptr() as *mut _)
+                        .map_err(cl("clCreateBuffer"))?,
+                ),
+                HostData::I64(v) => DevBuf::I64(
+                    Buffer::create(context, flags, v.len(), v.as_ptr() as *mut _)
+                        .map_err(cl("clCreateBuffer"))?,
+                ),
+            })
+        }
+    }
+}
+
+/// A plan bound to a device: its buffers and its kernels with their arguments set.
+pub(crate) struct Bound {
+    temps: Vec<DevBuf>,
+    launches: Vec<(Kernel, usize, String)>,
+    _metas: Vec<Buffer<i32>>,
+    status: Option<Buffer<i32>>,
+}
+
+/// Uploads the constants a plan reads that are not on the device yet.
+pub(crate) fn upload_consts(
+    dev: &Device,
+    plan: &Plan,
+    graph_consts: &HashMap<String, HostTensor>,
+    consts: &mut HashMap<String, DevBuf>,
+) -> Result<(), AccelError> {
+    for name in plan.consts() {
+        if consts.contains_key(name) {
+            continue;
+        }
+        let t = graph_consts
+            .get(name)
+            .or_else(|| plan.derived.iter().find(|(n, _)| n == name).map(|(_, t)| t))
+            .ok_or_else(|| AccelError::Internal(format!("constant {name} is missing")))?;
+        consts.insert(name.to_string(), DevBuf::upload(&dev.context, t)?);
+    }
+    Ok(())
+}
+
+/// Allocates a plan's buffers and creates its kernels with every argument set.
+pub(crate) fn bind(
+    dev: &Device,
+    plan: &Plan,
+    consts: &HashMap<String, DevBuf>,
+) -> Result<Bound, AccelError> {
+    let temps = plan
+        .temps
+        .iter()
+        .map(|t| DevBuf::alloc(&dev.context, t.dt, t.len))
+        .collect::<Result<Vec<_>, _>>()?;
+    let status = if plan.uses_status {
+        // SAFETY: no host pointer; owned by the Bound.
+        Some(unsafe {
+            Buffer::<i32>::create(&dev.context, CL_MEM_READ_WRITE, 1, ptr::null_mut())
+                .map_err(cl("clCreateBuffer"))?
+        })
+    } else {
+        None
+    };
+    let mut metas = Vec::new();
+    let mut launches = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let kernel = Kernel::create(&dev.program, step.kernel).map_err(cl("clCreateKernel"))?;
+        for (ix, arg) in step.args.iter().enumerate() {
+            let ix = ix as u32;
+            let set = cl("clSetKernelArg");
+            // SAFETY: every argument matches the kernel's parameter type in kernels.cl (a
+            // cl_mem for buffers, int, float); buffers outlive the kernel in `Bound`.
+            unsafe {
+                match arg {
+                    Arg::Buf(Slot::Temp(t)) => kernel.set_arg(ix, &temps[*t].mem()).map_err(set)?,
+                    Arg::Buf(Slot::Const(name)) => {
+                        let b = consts.get(name).ok_or_else(|| {
+                            AccelError::Internal(format!("constant {name} is not on the device"))
+                        })?;
+                        kernel.set_arg(ix, &b.mem()).map_err(set)?
+                    }
+                    Arg::Int(v) => kernel.set_arg(ix, v).map_err(set)?,
+                    Arg::Float(v) => kernel.set_arg(ix, v).map_err(set)?,
+                    Arg::Meta(values) => {
+                        let b = Buffer::<i32>::create(
+                            &dev.context,
+                            CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                            values.len(),
+                            values.as_ptr() as *mut _,
+                        )
+                        .map_err(cl("clCreateBuffer"))?;
+                        kernel.set_arg(ix, &b.get()).map_err(set)?;
+                        metas.push(b);
+                    }
+                    Arg::Status => {
+                        let b = status
+                            .as_ref()
+                            .ok_or_else(|| AccelError::Internal("status buffer missing".into()))?;
+                        kernel.set_arg(ix, &b.get()).map_err(set)?
+                    }
+                }
+            }
+        }
+        launches.push((kernel, step.global, step.node.clone()));
+    }
+    Ok(Bound { temps, launches, _metas: metas, status })
+}
+
+/// Runs a bound plan: inputs in, every launch, outputs out.
+pub(crate) fn run(
+    dev: &Device,
+    plan: &Plan,
+    bound: &mut Bound,
+    consts: &HashMap<String, DevBuf>,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>, AccelError> {
+    let q = &dev.queue;
+    for (&slot, t) in plan.inputs.iter().zip(inputs) {
+        // SAFETY: blocking writes of exactly the tensor's elements into a buffer sized for them.
+        unsafe {
+            match (&mut bound.temps[slot], t.data()) {
+                (DevBuf::F32(b), TensorData::F32(v)) if !v.is_empty() => {
+                    q.enqueue_write_buffer(b, CL_BLOCKING, 0, v, &[])
+                        .map_err(cl("clEnqueueWriteBuffer"))?;
+                }
+                (DevBuf::I64(b), TensorData::I64(v)) if !v.is_empty() => {
+                    q.enqueue_write_buffer(b, CL_BLOCKING, 0, v, &[])
+                        .map_err(cl("clEnqueueWriteBuffer"))?;
+                }
+                (_, d) if d.is_empty() => {}
+                (_, d) => {
+                    return Err(AccelError::InvalidInput(format!(
+                        "input of type {} does not fit the model",
+                        d.dtype()
+                    )))
+                }
+            }
+        }
+    }
+    if let Some(status) = bound.status.as_mut() {
+        // SAFETY: a blocking one-element write.
+        unsafe {
+            q.enqueue_write_buffer(status, CL_BLOCKING, 0, &[0i32], &[])
+                .map_err(cl("clEnqueueWriteBuffer"))?;
+        }
+    }
+    for (kernel, global, _) in &bound.launches {
+        let global = [*global];
+        // SAFETY: all arguments were set at bind time; the work size is one-dimensional.
+        unsafe {
+            q.enqueue_nd_range_kernel(
+                kernel.get(),
+                1,
+                ptr::null(),
+                global.as_ptr(),
+                ptr::null(),
+                &[],
+            )
+            .map_err(cl("clEnqueueNDRangeKernel"))?;
+        }
+    }
+    if let Some(status) = bound.status.as_ref() {
+        let mut word = [0i32];
+        // SAFETY: blocking read into a live one-element slice.
+        unsafe {
+            q.enqueue_read_buffer(status, CL_BLOCKING, 0, &mut word, &[])
+                .map_err(cl("clEnqueueReadBuffer"))?;
+        }
+        if word[0] != 0 {
+            return Err(AccelError::InvalidInput(
+                "an index input is out of range for its Gather table".into(),
+            ));
+        }
+    }
+    let mut outputs = Vec::with_capacity(plan.outputs.len());
+    for out in &plan.outputs {
+        let buf = match &out.slot {
+            Slot::Temp(t) => &bound.temps[*t],
+            Slot::Const(name) => consts
+                .get(name)
+                .ok_or_else(|| AccelError::Internal(format!("constant {name} is missing")))?,
+        };
+        outputs.push(read(q, buf, out)?);
+    }
+    q.finish().map_err(cl("clFinish"))?;
+    Ok(outputs)
+}
+
+fn read(q: &CommandQueue, buf: &DevBuf, out: &Val) -> Result<Tensor, AccelError> {
+    let len = out.len();
+    // SAFETY: blocking reads of `len` elements, which the buffer holds (plans size them).
+    let data = unsafe {
+        match buf {
+            DevBuf::F32(b) => {
+                let mut v = vec![0f32; len];
+                if len > 0 {
+                    q.enqueue_read_buffer(b, CL_BLOCKING, 0, &mut v, &[])
+                        .map_err(cl("clEnqueueReadBuffer"))?;
+                }
+                TensorData::F32(v)
+            }
+            DevBuf::I64(b) => {
+                let mut v = vec![0i64; len];
+                if len > 0 {
+                    q.enqueue_read_buffer(b, CL_BLOCKING, 0, &mut v, &[])
+                        .map_err(cl("clEnqueueReadBuffer"))?;
+                }
+                TensorData::I64(v)
+            }
+        }
+    };
+    Tensor::new(out.shape.clone(), data)
+}
+
+/// Runs a plan once with no inputs (constant folding) and returns its outputs as constants.
+pub(crate) fn evaluate(
+    dev: &Device,
+    plan: &Plan,
+    graph_consts: &HashMap<String, HostTensor>,
+) -> Result<Vec<HostTensor>, AccelError> {
+    let mut consts = HashMap::new();
+    upload_consts(dev, plan, graph_consts, &mut consts)?;
+    let mut bound = bind(dev, plan, &consts)?;
+    let outs = run(dev, plan, &mut bound, &consts, &[])?;
+    Ok(outs
+        .into_iter()
+        .map(|t| {
+            let (shape, data) = t.into_parts();
+            let data = match data {
+                TensorData::I64(v) => HostData::I64(v),
+                TensorData::F32(v) => HostData::F32(v),
+                _ => HostData::F32(Vec::new()),
+            };
+            HostTensor { shape, data }
+        })
+        .collect())
+}

@@ -1,0 +1,313 @@
+// edgeserve's OpenCL kernels. Every size is an argument, so one built program serves every
+// model and batch size. One work item computes one output element unless a kernel says
+// otherwise; `n` is the number of work items and guards the tail.
+
+#define MAX_RANK 6
+
+// Offset of element `i` of an output of shape m[1..rank] in operand `which` (0 or 1), whose
+// strides are m[1 + MAX_RANK * (which + 1) ..]; broadcast axes have stride 0.
+inline int index_offset(int i, __constant const int* m, int which) {
+    int rank = m[0];
+    int off = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+        int dim = m[1 + d];
+        off += (i % dim) * m[1 + MAX_RANK * (which + 1) + d];
+        i /= dim;
+    }
+    return off;
+}
+
+__kernel void unary_f32(__global const float* x, __global float* y, int op, float a, float b,
+                        int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    float v = x[i];
+    switch (op) {
+        case 1: v = v > 0.0f ? v : 0.0f; break;                  // Relu
+        case 2: v = v >= 0.0f ? v : a * v; break;                // LeakyRelu
+        case 3: v = 1.0f / (1.0f + exp(-v)); break;              // Sigmoid
+        case 4: v = tanh(v); break;                              // Tanh
+        case 5: v = fmin(fmax(v, a), b); break;                  // Clip
+        default: break;                                          // Identity
+    }
+    y[i] = v;
+}
+
+#define BINARY(T, NAME, DIV)                                                                   \
+__kernel void NAME(__global const T* a, __global const T* b, __global T* y,                    \
+                   __constant const int* m, int op, int n) {                                   \
+    int i = get_global_id(0);                                                                  \
+    if (i >= n) return;                                                                        \
+    T p = a[index_offset(i, m, 0)];                                                            \
+    T q = b[index_offset(i, m, 1)];                                                            \
+    T r;                                                                                       \
+    switch (op) {                                                                              \
+        case 0: r = p + q; break;                                                              \
+        case 1: r = p - q; break;                                                              \
+        case 2: r = p * q; break;                                                              \
+        default: r = DIV; break;                                                               \
+    }                                                                                          \
+    y[i] = r;                                                                                  \
+}
+BINARY(float, binary_f32, p / q)
+// Integer division by zero would trap on CPU devices: it yields 0 instead.
+BINARY(long, binary_i64, (q == 0 ? 0 : p / q))
+
+__kernel void cast_i64_f32(__global const long* x, __global float* y, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    y[i] = (float)x[i];
+}
+
+__kernel void cast_f32_i64(__global const float* x, __global long* y, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    float v = x[i];
+    y[i] = isnan(v) ? 0 : (long)v;
+}
+
+// y[i] = x[offset of i under the strides in m]: Transpose (and any strided view).
+#define GATHER_STRIDED(T, NAME)                                                                \
+__kernel void NAME(__global const T* x, __global T* y, __constant const int* m, int n) {      \
+    int i = get_global_id(0);                                                                  \
+    if (i >= n) return;                                                                        \
+    y[i] = x[index_offset(i, m, 0)];                                                           \
+}
+GATHER_STRIDED(float, gather_strided_f32)
+GATHER_STRIDED(long, gather_strided_i64)
+
+// Copies one Concat input, viewed as [outer, in_len], into [outer, out_len] at `offset`.
+#define CONCAT_PART(T, NAME)                                                                   \
+__kernel void NAME(__global const T* x, __global T* y, int in_len, int out_len, int offset,   \
+                   int n) {                                                                    \
+    int i = get_global_id(0);                                                                  \
+    if (i >= n) return;                                                                        \
+    y[(i / in_len) * out_len + offset + i % in_len] = x[i];                                    \
+}
+CONCAT_PART(float, concat_part_f32)
+CONCAT_PART(long, concat_part_i64)
+
+// Gather along an axis: data [outer, axis_len, inner], indices [nidx] -> [outer, nidx, inner].
+// An index out of range sets the status word, which the host turns into an error.
+#define GATHER(T, NAME)                                                                        \
+__kernel void NAME(__global const T* data, __global const long* idx, __global T* y,           \
+                   __global int* status, int axis_len, int inner, int nidx, int n) {           \
+    int i = get_global_id(0);                                                                  \
+    if (i >= n) return;                                                                        \
+    int in = i % inner;                                                                        \
+    int t = i / inner;                                                                         \
+    long k = idx[t % nidx];                                                                    \
+    int o = t / nidx;                                                                          \
+    if (k < 0) k += axis_len;                                                                  \
+    if (k < 0 || k >= axis_len) {                                                              \
+        status[0] = 1;                                                                         \
+        y[i] = 0;                                                                              \
+        return;                                                                                \
+    }                                                                                          \
+    y[i] = data[((long)o * axis_len + k) * inner + in];                                        \
+}
+GATHER(float, gather_f32)
+GATHER(long, gather_i64)
+
+// Y = act(alpha * op(A) op(B) + beta * C), C broadcast through strides (crs, ccs).
+__kernel void gemm(__global const float* A, __global const float* B, __global const float* C,
+                   __global float* Y, int M, int N, int K, int ta, int tb, float alpha,
+                   float beta, int crs, int ccs, int has_c, int relu, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int r = i / N;
+    int c = i % N;
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) {
+        float a = ta ? A[k * M + r] : A[r * K + k];
+        float b = tb ? B[c * K + k] : B[k * N + c];
+        acc = fma(a, b, acc);
+    }
+    float v = alpha * acc;
+    if (has_c) v += beta * C[r * crs + c * ccs];
+    if (relu) v = v > 0.0f ? v : 0.0f;
+    Y[i] = v;
+}
+
+// Batched Y[b] = act(A[b] B[b]); m maps the batch index to each operand's offset.
+__kernel void matmul(__global const float* A, __global const float* B, __global float* Y,
+                     __constant const int* m, int M, int N, int K, int relu, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int mn = M * N;
+    int b = i / mn;
+    int r = (i % mn) / N;
+    int c = i % N;
+    __global const float* a = A + index_offset(b, m, 0) + r * K;
+    __global const float* bb = B + index_offset(b, m, 1) + c;
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) acc = fma(a[k], bb[k * N], acc);
+    if (relu) acc = acc > 0.0f ? acc : 0.0f;
+    Y[i] = acc;
+}
+
+// NCHW convolution with groups, strides, dilations and padding; bias and ReLU fused.
+// m: N C H W M OH OW KH KW sh sw ph pw dh dw groups has_bias relu
+__kernel void conv2d(__global const float* X, __global const float* Wt, __global const float* Bs,
+                     __global float* Y, __constant const int* m, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int C = m[1], H = m[2], W = m[3], M = m[4], OH = m[5], OW = m[6], KH = m[7], KW = m[8];
+    int sh = m[9], sw = m[10], ph = m[11], pw = m[12], dh = m[13], dw = m[14], G = m[15];
+    int ow = i % OW;
+    int t = i / OW;
+    int oh = t % OH;
+    t /= OH;
+    int oc = t % M;
+    int b = t / M;
+    int cpg = C / G;
+    int g = oc / (M / G);
+    float acc = m[16] ? Bs[oc] : 0.0f;
+    for (int ic = 0; ic < cpg; ++ic) {
+        __global const float* x = X + ((b * C + g * cpg + ic) * H) * W;
+        __global const float* w = Wt + ((oc * cpg + ic) * KH) * KW;
+        for (int kh = 0; kh < KH; ++kh) {
+            int ih = oh * sh - ph + kh * dh;
+            if (ih < 0 || ih >= H) continue;
+            for (int kw = 0; kw < KW; ++kw) {
+                int iw = ow * sw - pw + kw * dw;
+                if (iw < 0 || iw >= W) continue;
+                acc = fma(x[ih * W + iw], w[kh * KW + kw], acc);
+            }
+        }
+    }
+    if (m[17]) acc = acc > 0.0f ? acc : 0.0f;
+    Y[i] = acc;
+}
+
+// m: NC H W OH OW KH KW sh sw pt pl pb pr dh dw count_include_pad
+__kernel void maxpool2d(__global const float* X, __global float* Y, __constant const int* m,
+                        int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int H = m[1], W = m[2], OH = m[3], OW = m[4], KH = m[5], KW = m[6];
+    int ow = i % OW;
+    int oh = (i / OW) % OH;
+    int nc = i / (OW * OH);
+    __global const float* x = X + nc * H * W;
+    float best = -INFINITY;
+    for (int kh = 0; kh < KH; ++kh) {
+        int ih = oh * m[7] - m[9] + kh * m[13];
+        if (ih < 0 || ih >= H) continue;
+        for (int kw = 0; kw < KW; ++kw) {
+            int iw = ow * m[8] - m[10] + kw * m[14];
+            if (iw < 0 || iw >= W) continue;
+            best = fmax(best, x[ih * W + iw]);
+        }
+    }
+    Y[i] = best;
+}
+
+__kernel void avgpool2d(__global const float* X, __global float* Y, __constant const int* m,
+                        int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int H = m[1], W = m[2], OH = m[3], OW = m[4], KH = m[5], KW = m[6];
+    int pt = m[9], pl = m[10], pb = m[11], pr = m[12];
+    int ow = i % OW;
+    int oh = (i / OW) % OH;
+    int nc = i / (OW * OH);
+    __global const float* x = X + nc * H * W;
+    float sum = 0.0f;
+    int count = 0;
+    for (int kh = 0; kh < KH; ++kh) {
+        int ih = oh * m[7] - pt + kh * m[13];
+        for (int kw = 0; kw < KW; ++kw) {
+            int iw = ow * m[8] - pl + kw * m[14];
+            int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            if (inside) sum += x[ih * W + iw];
+            if (inside || (m[15] && ih >= -pt && ih < H + pb && iw >= -pl && iw < W + pr)) count++;
+        }
+    }
+    Y[i] = count > 0 ? sum / (float)count : 0.0f;
+}
+
+// y = (x - mean) / sqrt(var + eps) * scale + bias, per channel of [N, C, inner].
+__kernel void batch_norm(__global const float* x, __global float* y, __global const float* scale,
+                         __global const float* bias, __global const float* mean,
+                         __global const float* var, float eps, int C, int inner, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int c = (i / inner) % C;
+    y[i] = (x[i] - mean[c]) * (scale[c] / sqrt(var[c] + eps)) + bias[c];
+}
+
+// [outer, len, inner] -> [outer, inner]: the mean over the middle axis.
+__kernel void reduce_mean(__global const float* x, __global float* y, int len, int inner,
+                          int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    __global const float* p = x + (i / inner) * len * inner + i % inner;
+    float sum = 0.0f;
+    for (int l = 0; l < len; ++l) sum += p[l * inner];
+    y[i] = sum / (float)len;
+}
+
+// Softmax over the middle axis of [outer, len, inner]; one work item per (outer, inner).
+__kernel void softmax(__global const float* x, __global float* y, int len, int inner, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int base = (i / inner) * len * inner + i % inner;
+    float mx = -INFINITY;
+    for (int l = 0; l < len; ++l) mx = fmax(mx, x[base + l * inner]);
+    float sum = 0.0f;
+    for (int l = 0; l < len; ++l) sum += exp(x[base + l * inner] - mx);
+    for (int l = 0; l < len; ++l) y[base + l * inner] = exp(x[base + l * inner] - mx) / sum;
+}
+
+// One work item per row walks every tree, sums leaf weights per class, applies the post
+// transform (0 none, 1 softmax, 2 logistic) and picks the label of the highest score.
+__kernel void tree_ensemble(__global const float* X, __global const long* feat,
+                            __global const float* thr, __global const long* mode,
+                            __global const long* tnext, __global const long* fnext,
+                            __global const long* missing_true, __global const float* leafw,
+                            __global const long* roots, __global const float* base,
+                            __global const long* labels, __global long* label,
+                            __global float* scores, int ntrees, int nclass, int nfeat,
+                            int nnodes, int post, int n) {
+    int r = get_global_id(0);
+    if (r >= n) return;
+    __global const float* x = X + r * nfeat;
+    __global float* s = scores + r * nclass;
+    for (int c = 0; c < nclass; ++c) s[c] = base[c];
+    for (int t = 0; t < ntrees; ++t) {
+        long nd = roots[t];
+        // A well-formed tree is at most nnodes deep; the bound stops a cyclic one.
+        for (int depth = 0; depth < nnodes && mode[nd] != 6; ++depth) {
+            float v = x[feat[nd]];
+            float th = thr[nd];
+            int go;
+            if (isnan(v)) {
+                go = missing_true[nd] != 0;
+            } else {
+                switch (mode[nd]) {
+                    case 0: go = v <= th; break;
+                    case 1: go = v < th; break;
+                    case 2: go = v >= th; break;
+                    case 3: go = v > th; break;
+                    case 4: go = v == th; break;
+                    default: go = v != th; break;
+                }
+            }
+            nd = go ? tnext[nd] : fnext[nd];
+        }
+        for (int c = 0; c < nclass; ++c) s[c] += leafw[nd * nclass + c];
+    }
+    int best = 0;
+    for (int c = 1; c < nclass; ++c)
+        if (s[c] > s[best]) best = c;
+    if (post == 1) {
+        float mx = s[best];
+        float sum = 0.0f;
+        for (int c = 0; c < nclass; ++c) sum += exp(s[c] - mx);
+        for (int c = 0; c < nclass; ++c) s[c] = exp(s[c] - mx) / sum;
+    } else if (post == 2) {
+        for (int c = 0; c < nclass; ++c) s[c] = 1.0f / (1.0f + exp(-s[c]));
+    }
+    label[r] = labels[best];
+}
