@@ -6,8 +6,10 @@ set -euo pipefail
 # Debian packages: a C toolchain for ring, openssl (tests make encrypted keys), setpriv
 # (tests switch users), curl (the demo's scoring command), systemd (systemd-analyze,
 # sysusers and tmpfiles for the unit and package tests), lintian (the .deb's checks), python3
-# (the image boot test talks to the guest agent).
-packages=(build-essential pkg-config openssl util-linux curl ca-certificates systemd dpkg-dev lintian python3)
+# (the image boot test talks to the guest agent), PoCL and the OpenCL ICD loader (the GPU
+# target runs on PoCL, OpenCL on the CPU, where there is no GPU), clinfo (to see what it found).
+packages=(build-essential pkg-config openssl util-linux curl ca-certificates systemd dpkg-dev lintian python3
+    ocl-icd-libopencl1 pocl-opencl-icd clinfo)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@
 //! (`optimize`), builds or loads the cached program (`program`) and plans batch sizes
 //! (`lower`); `exec` binds plans to buffers made once per batch size and runs them.
 
+pub mod driver_cache;
 mod exec;
 mod graph;
 mod lower;
@@ -14,6 +15,7 @@ mod program;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
@@ -51,7 +53,10 @@ impl GpuBackend {
     /// Checks that the program cache folder exists and is writable.
     fn check_cache(&self) -> Result<(), AccelError> {
         let Some(dir) = &self.cache_dir else { return Ok(()) };
-        let probe = dir.join(".write-test");
+        // Unique per call: deployments load in parallel.
+        static PROBES: AtomicU64 = AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, Ordering::Relaxed);
+        let probe = dir.join(format!(".write-test-{}-{n}", std::process::id()));
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&probe, b""))
             .and_then(|()| std::fs::remove_file(&probe))

@@ -1,5 +1,6 @@
 //! OpenCL platforms and devices: what `device list` shows and what a deployment opens.
 
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use opencl3::device::{Device, CL_DEVICE_TYPE_ALL};
@@ -71,8 +72,11 @@ fn discover() -> Result<Vec<Found>, AccelError> {
         }
     }
     if found.is_empty() {
+        let cache = std::env::var_os(super::driver_cache::POCL_CACHE_DIR)
+            .map(|d| format!(" ({})", Path::new(&d).display()))
+            .unwrap_or_default();
         return Err(unavailable(format!(
-            "OpenCL platform {} reports no device (for PoCL: is POCL_CACHE_DIR writable?)",
+            "OpenCL platform {} reports no device (for PoCL: is POCL_CACHE_DIR{cache} writable?)",
             names.join(", ")
         )));
     }

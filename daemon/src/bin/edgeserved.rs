@@ -57,12 +57,10 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     if args.demo {
-        return runtime.block_on(run_demo());
+        let demo = demo::prepare()?;
+        prepare_driver_cache(&demo.settings.daemon.state_dir);
+        return runtime()?.block_on(run_demo(demo));
     }
     let settings = config::load(args.config.as_deref())?;
     if args.check_config {
@@ -77,12 +75,30 @@ fn run() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
     let options = daemon::RunOptions { base_dir, ..Default::default() };
-    runtime.block_on(daemon::run(settings, options))?;
+    prepare_driver_cache(&settings.daemon.state_dir);
+    runtime()?.block_on(daemon::run(settings, options))?;
     Ok(())
 }
 
-async fn run_demo() -> anyhow::Result<()> {
-    let demo = demo::prepare()?;
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Points the OpenCL driver's kernel cache at `{state_dir}/cache/pocl` (unless the operator set
+/// `POCL_CACHE_DIR`). Runs before any thread starts: it sets an environment variable. A folder
+/// that cannot be used is logged and only the GPU target suffers; other targets keep serving.
+fn prepare_driver_cache(state_dir: &std::path::Path) {
+    let default_dir = state_dir.join("cache").join("pocl");
+    match edgeserve_accel::gpu::driver_cache::prepare(&default_dir) {
+        Ok(dir) => tracing::debug!(dir = %dir.display(), "OpenCL driver cache"),
+        Err(e) => tracing::warn!(error = %e, "GPU target degraded"),
+    }
+}
+
+async fn run_demo(demo: demo::Demo) -> anyhow::Result<()> {
     let ca = demo.ca_path();
     let options = daemon::RunOptions {
         master_key: demo.master_key(),

@@ -4,6 +4,7 @@
 
 mod config_errors;
 mod control;
+mod gpu;
 mod mcu;
 mod metrics;
 mod oip;

@@ -4,7 +4,7 @@ use edgeserve_tests::{reference, Harness};
 use serde_json::{json, Map, Value};
 
 /// Nests a reference tensor's flat data into its shape.
-fn nested(t: &Value) -> Value {
+pub(crate) fn nested(t: &Value) -> Value {
     fn nest(shape: &[u64], flat: &mut std::slice::Iter<'_, Value>) -> Value {
         match shape.split_first() {
             None => flat.next().unwrap().clone(),
@@ -24,6 +24,11 @@ fn flat(v: &Value, out: &mut Vec<Value>) {
 }
 
 fn assert_close(what: &str, got: &Value, want: &Value) {
+    assert_within(what, got, want, 1e-5);
+}
+
+/// Element-wise: integers equal, floats within `tol` of onnxruntime's.
+pub(crate) fn assert_within(what: &str, got: &Value, want: &Value, tol: f64) {
     let (mut g, mut w) = (Vec::new(), Vec::new());
     flat(got, &mut g);
     flat(want, &mut w);
@@ -33,12 +38,18 @@ fn assert_close(what: &str, got: &Value, want: &Value) {
             assert_eq!(a, b, "{what}[{i}]");
         } else {
             let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-            assert!((a - b).abs() <= 1e-5, "{what}[{i}]: got {a}, onnxruntime {b}");
+            assert!((a - b).abs() <= tol, "{what}[{i}]: got {a}, onnxruntime {b}");
         }
     }
 }
 
 async fn check(h: &Harness, endpoint: &str, model: &str) {
+    check_within(h, endpoint, model, 1e-5).await;
+}
+
+/// Scores batch 1 and batch 5 of `model`'s reference cases on `endpoint` over TLS and compares
+/// the answers with onnxruntime's within `tol`.
+pub(crate) async fn check_within(h: &Harness, endpoint: &str, model: &str, tol: f64) {
     let (key, _) = h.keys(endpoint);
     let reference = reference(model);
     let mut checked = 0;
@@ -66,13 +77,14 @@ async fn check(h: &Harness, endpoint: &str, model: &str) {
         let outputs = case["outputs"].as_object().unwrap();
         if outputs.len() == 1 {
             let want = nested(outputs.values().next().unwrap());
-            assert_close(&format!("{endpoint} batch {batch}"), &got["result"], &want);
+            assert_within(&format!("{endpoint} batch {batch}"), &got["result"], &want, tol);
         } else {
             for (name, t) in outputs {
-                assert_close(
+                assert_within(
                     &format!("{endpoint}/{name} batch {batch}"),
                     &got["outputs"][name],
                     &nested(t),
+                    tol,
                 );
             }
         }

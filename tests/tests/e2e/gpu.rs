@@ -1,0 +1,136 @@
+//! The GPU target end to end (issue 8): OpenCL on PoCL behind the real daemon and CLI.
+
+use edgeserve_tests::{models_dir, Harness};
+use serde_json::Value;
+
+use crate::reference::check_within;
+
+/// Registers `model` from the example folder `dir` and deploys it on GPU device 0 as the only
+/// deployment of a new endpoint of the same name.
+fn deploy_on_gpu(h: &Harness, model: &str, dir: &str) -> Value {
+    let path = models_dir().join(dir).display().to_string();
+    h.cli_json(&["model", "register", "--name", model, "--version", "1", "--path", &path]);
+    h.cli_json(&["endpoint", "create", "--name", model]);
+    let file = h.write_file(
+        &format!("{model}.toml"),
+        &format!(
+            "name = \"gpu\"\nendpoint = \"{model}\"\nmodel = \"{model}:1\"\ntarget = \"gpu\"\n\
+             device = 0\n"
+        ),
+    );
+    h.cli_json(&["deployment", "create", "-f", &file, "--all-traffic"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gpu_deployments_score_over_tls_and_restart_from_the_program_cache() {
+    let mut h = Harness::bare();
+    h.start();
+    let d = deploy_on_gpu(&h, "vision", "cnn");
+    assert_eq!(d["state"], "Succeeded", "{d}");
+    assert_eq!(d["target"], "gpu");
+    check_within(&h, "vision", "cnn", 1e-4).await;
+    let d = deploy_on_gpu(&h, "forest", "iris_forest");
+    assert_eq!(d["state"], "Succeeded", "{d}");
+    check_within(&h, "forest", "iris_forest", 1e-4).await;
+
+    // The program was built once and cached under the state dir; PoCL's own kernel cache was
+    // pointed there too (the service user's home is read-only).
+    let state = h.dir.path().join("state");
+    let cached: Vec<_> = std::fs::read_dir(state.join("cache/opencl"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "clbin"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    if std::env::var_os("POCL_CACHE_DIR").is_none() {
+        assert!(state.join("cache/pocl").is_dir());
+    }
+
+    // A restart loads both deployments again without compiling.
+    h.stop();
+    let before = h.logs().len();
+    h.start();
+    let logs = h.logs()[before..].to_string();
+    assert!(logs.contains("OpenCL program loaded from cache"), "{logs}");
+    assert!(!logs.contains("OpenCL program compiled"), "{logs}");
+    check_within(&h, "vision", "cnn", 1e-4).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_list_shows_pocl_and_unsupported_models_are_refused_on_gpu() {
+    let mut h = Harness::bare();
+    h.start();
+    let devices = h.cli_json(&["device", "list"]);
+    let gpu = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["target"] == "gpu")
+        .unwrap_or_else(|| panic!("no gpu device in {devices}"));
+    assert_eq!(gpu["index"], 0);
+    assert_eq!(gpu["available"], true, "{gpu}");
+    assert_eq!(gpu["platform"], "Portable Computing Language");
+    assert!(gpu["computeUnits"].as_u64().unwrap() > 0, "{gpu}");
+    assert!(gpu["memoryBytes"].as_u64().unwrap() > 0, "{gpu}");
+    let table = h.cli(&["-o", "table", "device", "list"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("gpu"));
+
+    let path = models_dir().join("unsupported").display().to_string();
+    h.cli_json(&["model", "register", "--name", "odd", "--version", "1", "--path", &path]);
+    h.cli_json(&["endpoint", "create", "--name", "odd"]);
+    let (code, err) = h.cli_err(&[
+        "deployment",
+        "create",
+        "--name",
+        "gpu",
+        "--endpoint",
+        "odd",
+        "--model",
+        "odd:1",
+        "--target",
+        "gpu",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("DeploymentFailed")
+            && err.contains("unsupported op Frobnicate at node \"attn/3\""),
+        "{err}"
+    );
+    let mlp = models_dir().join("mlp").display().to_string();
+    h.cli_json(&["model", "register", "--name", "mlp", "--version", "1", "--path", &mlp]);
+    let (_, err) = h.cli_err(&[
+        "deployment",
+        "create",
+        "--name",
+        "gpu",
+        "--endpoint",
+        "odd",
+        "--model",
+        "mlp:1",
+        "--target",
+        "gpu",
+        "--device",
+        "7",
+    ]);
+    assert!(err.contains("no gpu device with index 7"), "{err}");
+    let listed = h.cli_json(&["deployment", "list", "-e", "odd"]);
+    assert_eq!(listed, serde_json::json!([]), "refused deployments are not kept");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unusable_driver_cache_degrades_only_the_gpu_target() {
+    let mut h = Harness::new();
+    // A path under a regular file cannot be created, even by root.
+    let blocker = h.dir.path().join("not-a-folder");
+    std::fs::write(&blocker, b"").unwrap();
+    h.env.push(("POCL_CACHE_DIR".into(), blocker.join("pocl").display().to_string()));
+    h.start();
+    let logs = h.logs();
+    assert!(logs.contains("OpenCL driver cache") && logs.contains("is not writable"), "{logs}");
+    // CPU endpoints keep serving; the GPU says why it is not there.
+    check_within(&h, "mlp", "mlp", 1e-5).await;
+    let devices = h.cli_json(&["device", "list"]);
+    let gpu = devices.as_array().unwrap().iter().find(|d| d["target"] == "gpu").unwrap();
+    assert_eq!(gpu["available"], false, "{gpu}");
+    assert!(gpu["reason"].as_str().unwrap().contains("POCL_CACHE_DIR"), "{gpu}");
+}
