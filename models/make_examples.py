@@ -154,6 +154,66 @@ def heavy():
     return save("heavy", graph), lambda n: {"x": rng.normal(0, 1, (n, 4)).astype(np.float32)}
 
 
+def ops_tour():
+    """One of each op the GPU target lowers that the other examples lack: grouped, strided and
+    dilated convolutions, LeakyRelu, Sigmoid, Concat, padded AveragePool and MaxPool, Clip,
+    broadcasting Sub and Div (by constants the loader folds), Transpose, Reshape, Identity,
+    Gather from a constant table and with constant indices."""
+    wa = rng.normal(0, 0.4, (4, 1, 3, 3)).astype(np.float32)
+    ba = rng.normal(0, 0.1, (4,)).astype(np.float32)
+    wb = rng.normal(0, 0.3, (4, 2, 3, 3)).astype(np.float32)
+    m1 = rng.normal(0, 0.1, (1, 8, 1, 1)).astype(np.float32)
+    m2 = rng.normal(0, 0.1, (1, 8, 1, 1)).astype(np.float32)
+    sd = rng.uniform(0.5, 1.5, (8, 1, 1)).astype(np.float32)
+    fw = rng.normal(0, 0.2, (200, 6)).astype(np.float32)
+    table = rng.normal(0, 1, (10, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "wa", "ba"], ["a"], name="conv_grouped", group=2,
+                         strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["x", "wb"], ["b"], name="conv_dilated", dilations=[2, 2],
+                         strides=[2, 2], pads=[2, 2, 2, 2]),
+        helper.make_node("LeakyRelu", ["a"], ["a1"], name="leaky", alpha=0.1),
+        helper.make_node("Sigmoid", ["b"], ["b1"], name="sigmoid"),
+        helper.make_node("Concat", ["a1", "b1"], ["c"], name="concat", axis=1),
+        helper.make_node("AveragePool", ["c"], ["d"], name="avgpool", kernel_shape=[2, 2],
+                         pads=[0, 0, 1, 1], count_include_pad=0),
+        helper.make_node("Clip", ["d", "lo", "hi"], ["e"], name="clip"),
+        helper.make_node("Add", ["m1", "m2"], ["mean"], name="mean_folded"),
+        helper.make_node("Sub", ["e", "mean"], ["f"], name="center"),
+        helper.make_node("Div", ["f", "sd"], ["g"], name="scale"),
+        helper.make_node("Transpose", ["g"], ["t"], name="to_nhwc", perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["t", "flat_shape"], ["r"], name="flatten_rows"),
+        helper.make_node("Identity", ["r"], ["i"], name="identity"),
+        helper.make_node("MatMul", ["i", "fw"], ["h"], name="fc"),
+        helper.make_node("Tanh", ["h"], ["y"], name="tanh"),
+        helper.make_node("Gather", ["h", "cols"], ["picked"], name="pick_columns", axis=1),
+        helper.make_node("Softmax", ["picked"], ["p"], name="softmax", axis=-1),
+        helper.make_node("Gather", ["table", "ids"], ["emb"], name="embed", axis=0),
+        helper.make_node("MaxPool", ["c"], ["mp"], name="maxpool", kernel_shape=[3, 3],
+                         strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["mp"], ["gp"], name="gap"),
+        helper.make_node("Flatten", ["gp"], ["pooled"], name="flatten", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "ops_tour",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 9, 9]),
+         helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6]),
+         helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["N", 2, 3]),
+         helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["N", 8])],
+        [init("wa", wa), init("ba", ba), init("wb", wb), init("m1", m1), init("m2", m2),
+         init("sd", sd), init("fw", fw), init("table", table),
+         init("lo", np.array(-0.5, dtype=np.float32)), init("hi", np.array(0.8, dtype=np.float32)),
+         init("flat_shape", np.array([0, -1], dtype=np.int64)),
+         init("cols", np.array([5, 0, 2], dtype=np.int64))],
+    )
+    return save("ops_tour", graph), lambda n: {
+        "x": rng.normal(0, 1, (n, 2, 9, 9)).astype(np.float32),
+        "ids": rng.integers(0, 10, (n, 2)).astype(np.int64),
+    }
+
+
 def unsupported():
     """An op no backend implements, at a node named like a real one: load must name both."""
     nodes = [helper.make_node("Frobnicate", ["x"], ["y"], name="attn/3", domain="com.example")]
@@ -195,7 +255,7 @@ def write_reference(path, make_inputs):
 
 
 if __name__ == "__main__":
-    for build in (mlp, cnn, two_inputs, sklearn_forest, heavy):
+    for build in (mlp, cnn, two_inputs, sklearn_forest, heavy, ops_tour):
         write_reference(*build())
     unsupported()
     print("example models and onnxruntime references written under", HERE)

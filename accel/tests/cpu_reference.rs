@@ -141,3 +141,8 @@ fn cpu_device_is_listed() {
 fn heavy_matches_onnxruntime() {
     check_against_reference("heavy");
 }
+
+#[test]
+fn ops_tour_matches_onnxruntime() {
+    check_against_reference("ops_tour");
+}

@@ -181,3 +181,31 @@ fn many_batch_sizes_reuse_bound_buffers() {
         }
     }
 }
+
+#[test]
+fn ops_tour_matches() {
+    check_parity("ops_tour");
+}
+
+#[test]
+fn constant_subgraphs_are_folded_at_load() {
+    let artifact = ModelArtifact::new(models_dir().join("ops_tour"));
+    let model = gpu().load_model(&artifact, &LoadOptions::default()).unwrap();
+    let launches = model.launches();
+    // Sub and Div run per batch; the Add of two initializers ("mean_folded") ran once at load.
+    assert_eq!(launches.iter().filter(|k| **k == "binary_f32").count(), 2, "{launches:?}");
+}
+
+#[test]
+fn out_of_range_gather_index_is_an_input_error() {
+    let artifact = ModelArtifact::new(models_dir().join("ops_tour"));
+    let mut model = gpu().load(&artifact, &LoadOptions::default()).unwrap();
+    let x = Tensor::new(vec![1, 2, 9, 9], TensorData::F32(vec![0.1; 162])).unwrap();
+    let ids = Tensor::new(vec![1, 2], TensorData::I64(vec![3, 10])).unwrap();
+    let err = model.run(vec![x.clone(), ids]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("out of range"), "{err}");
+    // The instance stays usable.
+    let ids = Tensor::new(vec![1, 2], TensorData::I64(vec![3, -1])).unwrap();
+    assert_eq!(model.run(vec![x, ids]).unwrap().len(), 4);
+}

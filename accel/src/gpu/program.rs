@@ -58,21 +58,29 @@ pub(crate) fn build(
             }
         }
     }
-    let device_name = device.name().unwrap_or_default();
-    let failed = |log: String| AccelError::ProgramBuild { device: device_name.clone(), log };
-    let mut program =
-        Program::create_from_source(context, SOURCE).map_err(|e| failed(e.to_string()))?;
-    if let Err(e) = program.build(context.devices(), OPTIONS) {
-        let log = program.get_build_log(device.id()).unwrap_or_default();
-        return Err(failed(format!("{e}: {}", log.trim())));
-    }
-    tracing::info!(device = %device_name, "OpenCL program compiled");
+    let program = compile(context, device, SOURCE)?;
+    tracing::info!(device = %device.name().unwrap_or_default(), "OpenCL program compiled");
     if let Some(path) = &cached {
         if let Err(e) = store(&program, path) {
             tracing::warn!(path = %path.display(), error = %e, "cannot cache the OpenCL program");
         }
     }
     Ok((program, ProgramOrigin::Compiled))
+}
+
+/// Compiles `source` for the context's device; a failure carries the device's build log.
+fn compile(context: &Context, device: &Device, source: &str) -> Result<Program, AccelError> {
+    let failed = |log: String| AccelError::ProgramBuild {
+        device: device.name().unwrap_or_default().trim().to_string(),
+        log,
+    };
+    let mut program =
+        Program::create_from_source(context, source).map_err(|e| failed(e.to_string()))?;
+    if let Err(e) = program.build(context.devices(), OPTIONS) {
+        let log = program.get_build_log(device.id()).unwrap_or_default();
+        return Err(failed(format!("{e}: {}", log.trim())));
+    }
+    Ok(program)
 }
 
 /// Writes the program's binary through a temporary file, so a crash leaves no torn cache entry.
@@ -85,4 +93,25 @@ fn store(program: &Program, path: &Path) -> Result<(), String> {
     let tmp = path.with_extension("clbin.tmp");
     std::fs::write(&tmp, &binary).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compile_error_carries_the_device_build_log() {
+        let Ok(found) = super::super::platform::enumerate() else {
+            panic!("no OpenCL device: install pocl-opencl-icd (scripts/deps.sh does)")
+        };
+        let device = found[0].device;
+        let context = Context::from_device(&device).unwrap();
+        let broken = "__kernel void k(__global float* y) { y[0] = undeclared_name; }";
+        let err = compile(&context, &device, broken).err().unwrap();
+        let text = err.to_string();
+        assert!(matches!(err, AccelError::ProgramBuild { .. }), "{text}");
+        assert!(text.contains("undeclared_name"), "the build log names the problem: {text}");
+        assert!(text.contains(device.name().unwrap().trim()), "{text}");
+    }
 }

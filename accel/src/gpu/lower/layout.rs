@@ -129,9 +129,6 @@ pub(super) fn concat(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
 }
 
 pub(super) fn gather(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
-    if !l.is_const(node, 0) {
-        return Err(bad(node, "the table (input 0) must be a constant"));
-    }
     let data = l.input(node, 0)?;
     let idx = l.input(node, 1)?;
     if idx.dt != Dt::I64 {

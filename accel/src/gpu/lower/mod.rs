@@ -249,11 +249,6 @@ impl<'g> Lowerer<'g> {
         })
     }
 
-    /// Whether input `ix` is a constant.
-    pub(crate) fn is_const(&self, node: &Node, ix: usize) -> bool {
-        node.input(ix).is_some_and(|n| self.consts.contains_key(n))
-    }
-
     pub(crate) fn opset(&self) -> i64 {
         self.opset
     }
