@@ -7,9 +7,11 @@ set -euo pipefail
 # (tests switch users), curl (the demo's scoring command), systemd (systemd-analyze,
 # sysusers and tmpfiles for the unit and package tests), lintian (the .deb's checks), python3
 # (the image boot test talks to the guest agent), PoCL and the OpenCL ICD loader (the GPU
-# target runs on PoCL, OpenCL on the CPU, where there is no GPU), clinfo (to see what it found).
+# target runs on PoCL, OpenCL on the CPU, where there is no GPU), clinfo (to see what it found),
+# XRT (the FPGA target's runtime, driven through its no-op shim where there is no card; its
+# headers and libclang only for the test that regenerates the bindings).
 packages=(build-essential pkg-config openssl util-linux curl ca-certificates systemd dpkg-dev lintian python3
-    ocl-icd-libopencl1 pocl-opencl-icd clinfo)
+    ocl-icd-libopencl1 pocl-opencl-icd clinfo libxrt1 libxrt-dev uuid-dev libclang-dev)
 
 missing=()
 for p in "${packages[@]}"; do

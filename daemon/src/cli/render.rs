@@ -17,8 +17,16 @@ pub fn table(value: &Value) -> String {
         Value::Object(obj) => vec![obj],
         other => return format!("{}\n", cell(other)),
     };
-    let Some(first) = rows.first() else { return String::new() };
-    let columns: Vec<&String> = first.keys().collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    // Every key any row has (rows may carry optional fields), in first-seen order.
+    let mut columns: Vec<&String> = Vec::new();
+    for key in rows.iter().flat_map(|r| r.keys()) {
+        if !columns.contains(&key) {
+            columns.push(key);
+        }
+    }
     let grid: Vec<Vec<String>> = rows
         .iter()
         .map(|r| columns.iter().map(|c| cell(r.get(*c).unwrap_or(&Value::Null))).collect())
@@ -49,5 +57,11 @@ mod tests {
     fn arrays_become_aligned_rows() {
         let t = table(&json!([{"name": "a", "n": 1}, {"name": "long", "n": 22}]));
         assert_eq!(t, "N   NAME\n1   a\n22  long\n");
+    }
+
+    #[test]
+    fn optional_fields_of_later_rows_get_columns() {
+        let t = table(&json!([{"name": "cpu"}, {"name": "gpu", "platform": "PoCL"}]));
+        assert_eq!(t, "NAME  PLATFORM\ncpu\ngpu   PoCL\n");
     }
 }

@@ -73,7 +73,7 @@ async fn device_list_shows_pocl_and_unsupported_models_are_refused_on_gpu() {
     assert!(gpu["computeUnits"].as_u64().unwrap() > 0, "{gpu}");
     assert!(gpu["memoryBytes"].as_u64().unwrap() > 0, "{gpu}");
     let table = h.cli(&["-o", "table", "device", "list"]);
-    assert!(String::from_utf8_lossy(&table.stdout).contains("gpu"));
+    assert!(String::from_utf8_lossy(&table.stdout).contains("Portable Computing Language"));
 
     let path = models_dir().join("unsupported").display().to_string();
     h.cli_json(&["model", "register", "--name", "odd", "--version", "1", "--path", &path]);
