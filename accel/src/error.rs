@@ -60,6 +60,8 @@ pub enum AccelError {
     Timeout { call: String, millis: u64 },
     #[error("OpenCL program build failed on {device}: {log}")]
     ProgramBuild { device: String, log: String },
+    #[error("{reason}")]
+    Device { reason: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -75,9 +77,9 @@ impl AccelError {
                 ErrorKind::Unsupported
             }
             AccelError::InvalidInput(_) => ErrorKind::InvalidInput,
-            AccelError::NoSuchDevice { .. } | AccelError::BackendUnavailable { .. } => {
-                ErrorKind::DeviceUnavailable
-            }
+            AccelError::NoSuchDevice { .. }
+            | AccelError::BackendUnavailable { .. }
+            | AccelError::Device { .. } => ErrorKind::DeviceUnavailable,
             AccelError::Timeout { .. } => ErrorKind::Timeout,
             AccelError::Internal(_) | AccelError::ProgramBuild { .. } => ErrorKind::Internal,
         }

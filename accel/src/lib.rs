@@ -7,6 +7,7 @@
 mod backend;
 pub mod cpu;
 mod error;
+pub mod fpga;
 pub mod gpu;
 mod registry;
 mod signature;

@@ -1,6 +1,7 @@
 //! The set of backends a daemon was built with, looked up by target.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::{AccelError, Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Target};
 
@@ -10,13 +11,22 @@ pub struct Backends {
     backends: Vec<Arc<dyn Backend>>,
 }
 
+/// How long an FPGA kernel run may take unless the daemon says otherwise.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Backends {
     /// The backends this build of edgeserve ships with; `cache_dir` holds what backends build
     /// once per device (OpenCL programs), or nothing is cached.
     pub fn builtin(cache_dir: Option<&std::path::Path>) -> Backends {
+        Backends::builtin_with(cache_dir, DEFAULT_RUN_TIMEOUT)
+    }
+
+    /// The same, with device runs (FPGA kernels) waited on at most `run_timeout`.
+    pub fn builtin_with(cache_dir: Option<&std::path::Path>, run_timeout: Duration) -> Backends {
         let mut set = Backends::default();
         set.register(Arc::new(crate::cpu::CpuBackend::new()));
         set.register(Arc::new(crate::gpu::GpuBackend::new(cache_dir.map(|d| d.join("opencl")))));
+        set.register(Arc::new(crate::fpga::FpgaBackend::new(run_timeout)));
         set
     }
 

@@ -1,0 +1,248 @@
+//! The FPGA backend: an xclbin's kernel run through Xilinx XRT (Alveo, Kria).
+//!
+//! A package is `model.xclbin` + `kernel.toml`. Both are checked in pure Rust first
+//! (`xclbin`, `manifest`); only then does XRT (`xrt`, over `xrt-sys`) open the device, load
+//! the xclbin and open the kernel. Buffers are allocated in each argument's memory bank once
+//! per instance and batch size (`model`).
+
+pub mod manifest;
+mod model;
+pub mod xclbin;
+mod xrt;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+pub use model::FpgaModel;
+pub use xrt::XrtError;
+
+use self::manifest::Manifest;
+use self::xclbin::Xclbin;
+use crate::{AccelError, Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Target};
+
+/// Devices probed at most (XRT's C API has no device count: devices are opened in turn).
+const MAX_DEVICES: u32 = 16;
+
+/// How many device indexes to try: XRT's emulation shims (`XCL_EMULATION_MODE`) open any
+/// index, and model one device.
+fn device_limit() -> u32 {
+    match std::env::var_os("XCL_EMULATION_MODE") {
+        Some(m) if !m.is_empty() => 1,
+        _ => MAX_DEVICES,
+    }
+}
+
+/// What XRT itself reads from an xclbin (without any device): UUID, platform, kernel and
+/// compute-unit counts. Tests compare it with [`Xclbin::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XrtXclbinView {
+    pub uuid: [u8; 16],
+    pub platform_vbnv: String,
+    pub kernels: usize,
+    pub compute_units: usize,
+}
+
+/// Hands an xclbin (checked by [`Xclbin::parse`] first) to XRT and reports what XRT read.
+pub fn xrt_view(bytes: &[u8]) -> Result<XrtXclbinView, AccelError> {
+    Xclbin::parse(bytes)
+        .map_err(|e| AccelError::InvalidModel { path: "xclbin".into(), reason: e.to_string() })?;
+    let h = xrt::XclbinHandle::from_bytes(bytes).map_err(xrt_failed)?;
+    let (kernels, compute_units) = h.counts().map_err(xrt_failed)?;
+    Ok(XrtXclbinView {
+        uuid: h.uuid().map_err(xrt_failed)?,
+        platform_vbnv: h.xsa_name().map_err(xrt_failed)?,
+        kernels,
+        compute_units,
+    })
+}
+
+/// Runs xclbin kernels on Xilinx FPGA cards through XRT.
+#[derive(Clone)]
+pub struct FpgaBackend {
+    run_timeout: Duration,
+    /// Memory banks of the xclbin last loaded on each device, for `device list`.
+    banks: Arc<Mutex<HashMap<u32, Vec<String>>>>,
+}
+
+impl FpgaBackend {
+    /// A backend whose kernel runs wait at most `run_timeout`.
+    pub fn new(run_timeout: Duration) -> FpgaBackend {
+        FpgaBackend { run_timeout, banks: Arc::default() }
+    }
+
+    /// Loads a package, returning the concrete type.
+    pub fn load_model(
+        &self,
+        artifact: &ModelArtifact,
+        options: &LoadOptions,
+    ) -> Result<FpgaModel, AccelError> {
+        let package = Package::read(artifact)?;
+        if options.device >= device_limit() {
+            return Err(AccelError::NoSuchDevice {
+                target: "fpga".into(),
+                index: options.device,
+                available: device_limit() as usize,
+            });
+        }
+        let device = xrt::Device::open(options.device).map_err(|e| match e {
+            XrtError::NotFound(reason) => unavailable(reason),
+            XrtError::Call { call: "xrtDeviceOpen", reason }
+            | XrtError::Exception { call: "xrtDeviceOpen", what: reason } => unavailable(format!(
+                "no FPGA device with index {} (xrtDeviceOpen: {reason})",
+                options.device
+            )),
+            other => xrt_failed(other),
+        })?;
+        if let Some(card) = card_vbnv(options.device) {
+            check_platform(&package.xclbin.platform_vbnv, &card)?;
+        }
+        let model = FpgaModel::load(device, package, self.run_timeout)?;
+        self.banks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(options.device, model.banks().to_vec());
+        Ok(model)
+    }
+}
+
+/// A checked package: the xclbin's bytes and facts, and its manifest.
+pub(crate) struct Package {
+    pub bytes: Vec<u8>,
+    pub xclbin: Xclbin,
+    pub manifest: Manifest,
+}
+
+impl Package {
+    /// Reads and checks `model.xclbin` and `kernel.toml`, and that they fit each other.
+    pub fn read(artifact: &ModelArtifact) -> Result<Package, AccelError> {
+        let xpath = artifact.dir().join("model.xclbin");
+        let mpath = artifact.dir().join("kernel.toml");
+        let bytes = std::fs::read(&xpath)
+            .map_err(|source| AccelError::ArtifactUnreadable { path: xpath.clone(), source })?;
+        let text = std::fs::read_to_string(&mpath)
+            .map_err(|source| AccelError::ArtifactUnreadable { path: mpath.clone(), source })?;
+        let invalid = |path: &std::path::Path, reason: String| AccelError::InvalidModel {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let xclbin = Xclbin::parse(&bytes).map_err(|e| invalid(&xpath, e.to_string()))?;
+        let manifest = Manifest::parse(&text).map_err(|e| invalid(&mpath, e.to_string()))?;
+        manifest.check_against(&xclbin).map_err(|e| invalid(&mpath, e.to_string()))?;
+        Ok(Package { bytes, xclbin, manifest })
+    }
+}
+
+/// Checks, without any device, that an FPGA package is well formed; returns its signature.
+pub fn check_package(artifact: &ModelArtifact) -> Result<crate::Signature, AccelError> {
+    Ok(Package::read(artifact)?.manifest.signature())
+}
+
+fn unavailable(reason: String) -> AccelError {
+    AccelError::BackendUnavailable { target: "fpga".into(), reason }
+}
+
+pub(crate) fn xrt_failed(e: XrtError) -> AccelError {
+    match e {
+        XrtError::NotFound(reason) => unavailable(reason),
+        XrtError::Timeout { call, millis } => {
+            AccelError::Timeout { call: format!("XRT {call}"), millis }
+        }
+        other => AccelError::Device { reason: other.to_string() },
+    }
+}
+
+/// Refuses an xclbin built for another shell than the card's.
+pub fn check_platform(xclbin_vbnv: &str, card_vbnv: &str) -> Result<(), AccelError> {
+    if xclbin_vbnv == card_vbnv {
+        Ok(())
+    } else {
+        Err(AccelError::Unsupported {
+            what: format!("xclbin built for platform {xclbin_vbnv}, card is {card_vbnv}"),
+        })
+    }
+}
+
+/// A card's shell name (VBNV) and PCI address from the xocl driver's sysfs entries, when the
+/// card is driven by xocl (not under XRT's emulation shims).
+fn card_sysfs(index: u32) -> Option<(String, String)> {
+    let mut bdfs: Vec<String> = std::fs::read_dir("/sys/bus/pci/drivers/xocl")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(':'))
+        .collect();
+    bdfs.sort();
+    let bdf = bdfs.get(index as usize)?.clone();
+    let dev = std::path::Path::new("/sys/bus/pci/devices").join(&bdf);
+    let vbnv = std::fs::read_dir(&dev)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("rom."))
+        .and_then(|e| std::fs::read_to_string(e.path().join("VBNV")).ok())?;
+    Some((bdf, vbnv.trim().to_string()))
+}
+
+fn card_vbnv(index: u32) -> Option<String> {
+    card_sysfs(index).map(|(_, v)| v)
+}
+
+impl Backend for FpgaBackend {
+    fn target(&self) -> Target {
+        Target::Fpga
+    }
+
+    fn probe(&self) -> Result<(), AccelError> {
+        xrt::runtime().map(|_| ()).map_err(xrt_failed)
+    }
+
+    fn devices(&self) -> Vec<DeviceInfo> {
+        if let Err(e) = xrt::runtime() {
+            return vec![DeviceInfo::unavailable(Target::Fpga, "xrt", e.to_string())];
+        }
+        let banks = self.banks.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut out = Vec::new();
+        let mut first_error = None;
+        for index in 0..device_limit() {
+            match xrt::Device::open(index) {
+                Ok(dev) => {
+                    drop(dev);
+                    let (bdf, vbnv) = card_sysfs(index).unzip();
+                    out.push(DeviceInfo {
+                        vendor: "Xilinx".into(),
+                        bdf,
+                        memory_banks: banks.get(&index).cloned().unwrap_or_default(),
+                        ..DeviceInfo::new(
+                            Target::Fpga,
+                            index,
+                            vbnv.unwrap_or_else(|| format!("xrt device {index}")),
+                        )
+                    });
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    break;
+                }
+            }
+        }
+        if out.is_empty() {
+            let reason = match first_error {
+                Some(XrtError::Call { reason, .. } | XrtError::Exception { what: reason, .. }) => {
+                    format!("XRT finds no FPGA device (xrtDeviceOpen(0): {reason})")
+                }
+                Some(other) => other.to_string(),
+                None => "XRT finds no FPGA device".into(),
+            };
+            return vec![DeviceInfo::unavailable(Target::Fpga, "xrt", reason)];
+        }
+        out
+    }
+
+    fn load(
+        &self,
+        artifact: &ModelArtifact,
+        options: &LoadOptions,
+    ) -> Result<Box<dyn LoadedModel>, AccelError> {
+        Ok(Box::new(self.load_model(artifact, options)?))
+    }
+}
