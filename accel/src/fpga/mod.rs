@@ -89,7 +89,7 @@ impl FpgaBackend {
             XrtError::NotFound(reason) => unavailable(reason),
             XrtError::Call { call: "xrtDeviceOpen", reason }
             | XrtError::Exception { call: "xrtDeviceOpen", what: reason } => unavailable(format!(
-                "no FPGA device with index {} (xrtDeviceOpen: {reason})",
+                "XRT finds no FPGA device (xrtDeviceOpen({}): {reason})",
                 options.device
             )),
             other => xrt_failed(other),

@@ -42,6 +42,11 @@ fn call<R>(name: &'static str, body: impl FnOnce() -> R) -> Result<R, XrtError> 
     guard(body).map_err(|e| XrtError::Exception { call: name, what: e.0 })
 }
 
+/// Every XRT call that succeeded is logged at debug level (`edgeserve_accel::fpga=debug`).
+fn succeeded(name: &'static str) {
+    tracing::debug!(call = %name, "XRT call succeeded");
+}
+
 /// What XRT left in errno (its C API sets it from the error it caught).
 fn reason() -> String {
     match nix::errno::Errno::last() {
@@ -54,12 +59,14 @@ fn check_handle(name: &'static str, h: *mut std::ffi::c_void) -> Result<(), XrtE
     if h.is_null() {
         Err(XrtError::Call { call: name, reason: reason() })
     } else {
+        succeeded(name);
         Ok(())
     }
 }
 
 fn check_code(name: &'static str, code: c_int) -> Result<(), XrtError> {
     if code == 0 {
+        succeeded(name);
         Ok(())
     } else {
         let r = reason();
@@ -71,7 +78,6 @@ fn check_code(name: &'static str, code: c_int) -> Result<(), XrtError> {
 pub(crate) struct Device {
     xrt: &'static Xrt,
     h: xrtDeviceHandle,
-    pub index: u32,
 }
 
 // SAFETY: an XRT device handle may be used from any thread; edgeserve uses each from one
@@ -84,8 +90,7 @@ impl Device {
         // SAFETY: a plain call with an integer.
         let h = call("xrtDeviceOpen", || unsafe { xrt.xrtDeviceOpen(index) })?;
         check_handle("xrtDeviceOpen", h)?;
-        tracing::debug!(index, "XRT xrtDeviceOpen ok");
-        Ok(Device { xrt, h, index })
+        Ok(Device { xrt, h })
     }
 
     /// Loads a (validated) xclbin onto the device.
@@ -95,7 +100,6 @@ impl Device {
         let code =
             call("xrtDeviceLoadXclbinHandle", || unsafe { xrt.xrtDeviceLoadXclbinHandle(h, x) })?;
         check_code("xrtDeviceLoadXclbinHandle", code)?;
-        tracing::info!(device = self.index, "XRT xrtDeviceLoadXclbinHandle ok");
         Ok(())
     }
 
@@ -111,7 +115,6 @@ impl Device {
             xrt.xrtPLKernelOpen(h, uuid.as_ptr(), c.as_ptr())
         })?;
         check_handle("xrtPLKernelOpen", k)?;
-        tracing::info!(kernel = name, "XRT xrtPLKernelOpen ok");
         Ok(Kernel { xrt, h: k })
     }
 
@@ -224,6 +227,9 @@ impl Kernel {
         // SAFETY: live handle.
         let g =
             call("xrtKernelArgGroupId", || unsafe { xrt.xrtKernelArgGroupId(h, arg as c_int) })?;
+        if g >= 0 {
+            succeeded("xrtKernelArgGroupId");
+        }
         u32::try_from(g).map_err(|_| XrtError::Call {
             call: "xrtKernelArgGroupId",
             reason: format!("argument {arg} has no memory group ({g}); is it a buffer?"),
@@ -336,6 +342,7 @@ impl Run {
         // SAFETY: live, started run.
         let state = call("xrtRunWaitFor", || unsafe { xrt.xrtRunWaitFor(h, millis) })?;
         if state == COMPLETED {
+            succeeded("xrtRunWaitFor");
             return Ok(());
         }
         // SAFETY: live run.

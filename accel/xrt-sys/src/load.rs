@@ -31,13 +31,14 @@ impl std::error::Error for LoadError {}
 
 impl Xrt {
     /// Loads XRT: `$XILINX_XRT/lib/libxrt_coreutil.so.2` when `XILINX_XRT` is set, else the
-    /// system's (the dynamic loader's search path). Every symbol edgeserve uses must resolve.
+    /// system's (the dynamic loader's search path) only. Every symbol edgeserve uses must resolve.
     pub fn load() -> Result<Xrt, LoadError> {
-        let mut candidates = Vec::new();
-        if let Some(root) = std::env::var_os("XILINX_XRT").filter(|v| !v.is_empty()) {
-            candidates.push(PathBuf::from(root).join("lib").join(LIBRARY));
-        }
-        candidates.push(PathBuf::from(LIBRARY));
+        // XILINX_XRT names the installation XRT itself will use (its shims are found there
+        // too), so when it is set nothing else is tried.
+        let candidates = match std::env::var_os("XILINX_XRT").filter(|v| !v.is_empty()) {
+            Some(root) => vec![PathBuf::from(root).join("lib").join(LIBRARY)],
+            None => vec![PathBuf::from(LIBRARY)],
+        };
         let mut tried = Vec::new();
         for path in candidates {
             // SAFETY: loading XRT runs its library constructors, which only set up XRT's own

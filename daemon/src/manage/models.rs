@@ -38,6 +38,12 @@ pub async fn register(
         repo.store(name, version, path).map_err(|e| ManageError::Invalid(e.to_string()))?;
     let dir = stored.dir.clone();
     let signature = tokio::task::spawn_blocking(move || {
+        if dir.join("model.xclbin").exists() {
+            // An FPGA package: the xclbin and kernel.toml are checked against each other.
+            return edgeserve_accel::fpga::check_package(&ModelArtifact::new(&dir))
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
         if !dir.join("model.onnx").exists() {
             return Ok(None);
         }

@@ -4,6 +4,7 @@
 
 mod config_errors;
 mod control;
+mod fpga;
 mod gpu;
 mod mcu;
 mod metrics;
