@@ -62,6 +62,8 @@ pub enum AccelError {
     ProgramBuild { device: String, log: String },
     #[error("{reason}")]
     Device { reason: String },
+    #[error("xclbin built for platform {xclbin}, card is {card}")]
+    PlatformMismatch { xclbin: String, card: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -73,9 +75,9 @@ impl AccelError {
             AccelError::ArtifactUnreadable { .. } | AccelError::InvalidModel { .. } => {
                 ErrorKind::InvalidModel
             }
-            AccelError::UnsupportedOp { .. } | AccelError::Unsupported { .. } => {
-                ErrorKind::Unsupported
-            }
+            AccelError::UnsupportedOp { .. }
+            | AccelError::Unsupported { .. }
+            | AccelError::PlatformMismatch { .. } => ErrorKind::Unsupported,
             AccelError::InvalidInput(_) => ErrorKind::InvalidInput,
             AccelError::NoSuchDevice { .. }
             | AccelError::BackendUnavailable { .. }

@@ -50,6 +50,17 @@ pub fn apply(settings: &Settings, store: &Store, base_dir: &Path) -> Result<(), 
                 }
             }
             None => {
+                // An FPGA package is checked before it is stored (ONNX models are checked
+                // when a deployment loads them).
+                let signature = if source.join("model.xclbin").exists() {
+                    let artifact = edgeserve_accel::ModelArtifact::new(&source);
+                    Some(
+                        edgeserve_accel::fpga::check_package(&artifact)
+                            .map_err(|e| fail(e.to_string()))?,
+                    )
+                } else {
+                    None
+                };
                 let stored =
                     repo.store(&m.name, &m.version, &source).map_err(|e| fail(e.to_string()))?;
                 store.put_model(&ModelRecord {
@@ -59,7 +70,7 @@ pub fn apply(settings: &Settings, store: &Store, base_dir: &Path) -> Result<(), 
                     sha256: stored.sha256,
                     size_bytes: stored.size_bytes,
                     created_at: now_rfc3339(),
-                    signature: None,
+                    signature,
                 })?;
                 tracing::info!(model = %format!("{}:{}", m.name, m.version), "model registered from config");
             }

@@ -157,9 +157,7 @@ pub fn check_platform(xclbin_vbnv: &str, card_vbnv: &str) -> Result<(), AccelErr
     if xclbin_vbnv == card_vbnv {
         Ok(())
     } else {
-        Err(AccelError::Unsupported {
-            what: format!("xclbin built for platform {xclbin_vbnv}, card is {card_vbnv}"),
-        })
+        Err(AccelError::PlatformMismatch { xclbin: xclbin_vbnv.into(), card: card_vbnv.into() })
     }
 }
 
@@ -244,5 +242,29 @@ impl Backend for FpgaBackend {
         options: &LoadOptions,
     ) -> Result<Box<dyn LoadedModel>, AccelError> {
         Ok(Box::new(self.load_model(artifact, options)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_xclbin_for_another_shell_is_refused_naming_both() {
+        assert!(
+            check_platform("xilinx_u250_gen3x16_xdma_4_1", "xilinx_u250_gen3x16_xdma_4_1").is_ok()
+        );
+        let err = check_platform("xilinx_u250_gen3x16_xdma_4_1", "xilinx_u50_gen3x16_xdma_5")
+            .err()
+            .map(|e| (e.kind(), e.to_string()));
+        assert_eq!(
+            err,
+            Some((
+                crate::ErrorKind::Unsupported,
+                "xclbin built for platform xilinx_u250_gen3x16_xdma_4_1, card is \
+                 xilinx_u50_gen3x16_xdma_5"
+                    .to_string()
+            ))
+        );
     }
 }
