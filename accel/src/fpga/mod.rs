@@ -12,7 +12,7 @@ mod xrt;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use model::FpgaModel;
 pub use xrt::XrtError;
@@ -57,18 +57,27 @@ pub fn xrt_view(bytes: &[u8]) -> Result<XrtXclbinView, AccelError> {
     })
 }
 
+/// How long a device listing is reused: listing opens every device through XRT, and metrics
+/// scrapes ask for it each time.
+const LISTING_TTL: Duration = Duration::from_secs(10);
+
+/// A device listing and when it was made.
+type Listing = (Instant, Vec<DeviceInfo>);
+
 /// Runs xclbin kernels on Xilinx FPGA cards through XRT.
 #[derive(Clone)]
 pub struct FpgaBackend {
     run_timeout: Duration,
     /// Memory banks of the xclbin last loaded on each device, for `device list`.
     banks: Arc<Mutex<HashMap<u32, Vec<String>>>>,
+    /// The last listing and when it was made.
+    listing: Arc<Mutex<Option<Listing>>>,
 }
 
 impl FpgaBackend {
     /// A backend whose kernel runs wait at most `run_timeout`.
     pub fn new(run_timeout: Duration) -> FpgaBackend {
-        FpgaBackend { run_timeout, banks: Arc::default() }
+        FpgaBackend { run_timeout, banks: Arc::default(), listing: Arc::default() }
     }
 
     /// Loads a package, returning the concrete type.
@@ -102,6 +111,7 @@ impl FpgaBackend {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(options.device, model.banks().to_vec());
+        *self.listing.lock().unwrap_or_else(PoisonError::into_inner) = None;
         Ok(model)
     }
 }
@@ -195,6 +205,29 @@ impl Backend for FpgaBackend {
     }
 
     fn devices(&self) -> Vec<DeviceInfo> {
+        let mut listing = self.listing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, devices)) = listing.as_ref() {
+            if at.elapsed() < LISTING_TTL {
+                return devices.clone();
+            }
+        }
+        let devices = self.list_devices();
+        *listing = Some((Instant::now(), devices.clone()));
+        devices
+    }
+
+    fn load(
+        &self,
+        artifact: &ModelArtifact,
+        options: &LoadOptions,
+    ) -> Result<Box<dyn LoadedModel>, AccelError> {
+        Ok(Box::new(self.load_model(artifact, options)?))
+    }
+}
+
+impl FpgaBackend {
+    /// Every device XRT opens, or one entry saying why there is none.
+    fn list_devices(&self) -> Vec<DeviceInfo> {
         if let Err(e) = xrt::runtime() {
             return vec![DeviceInfo::unavailable(Target::Fpga, "xrt", e.to_string())];
         }
@@ -234,14 +267,6 @@ impl Backend for FpgaBackend {
             return vec![DeviceInfo::unavailable(Target::Fpga, "xrt", reason)];
         }
         out
-    }
-
-    fn load(
-        &self,
-        artifact: &ModelArtifact,
-        options: &LoadOptions,
-    ) -> Result<Box<dyn LoadedModel>, AccelError> {
-        Ok(Box::new(self.load_model(artifact, options)?))
     }
 }
 

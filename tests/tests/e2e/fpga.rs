@@ -83,6 +83,8 @@ async fn fpga_deployment_scores_on_the_plain_listener_through_xrt() {
         h.client().post(h.score_url("edge")).bearer_auth(&key).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 404);
 
+    // The daemon's stderr is read asynchronously: wait for the request's last XRT call.
+    h.wait_for_log("call=xrtBORead", std::time::Duration::from_secs(10));
     let logs = h.logs();
     for call in [
         "xrtDeviceOpen",

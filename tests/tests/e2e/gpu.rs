@@ -134,3 +134,32 @@ async fn unusable_driver_cache_degrades_only_the_gpu_target() {
     assert_eq!(gpu["available"], false, "{gpu}");
     assert!(gpu["reason"].as_str().unwrap().contains("POCL_CACHE_DIR"), "{gpu}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_opencl_platform_gpu_deployments_fail_and_cpu_keeps_serving() {
+    let mut h = Harness::new();
+    // The ICD loader finds no vendor file: no platform at all.
+    let vendors = h.dir.path().join("no-icds");
+    std::fs::create_dir_all(&vendors).unwrap();
+    h.env.push(("OCL_ICD_VENDORS".into(), vendors.display().to_string()));
+    h.start();
+    let devices = h.cli_json(&["device", "list"]);
+    let gpu = devices.as_array().unwrap().iter().find(|d| d["target"] == "gpu").unwrap();
+    assert_eq!(gpu["available"], false, "{gpu}");
+    assert_eq!(gpu["reason"], "no OpenCL platform found (is an ICD installed?)", "{gpu}");
+    let (code, err) = h.cli_err(&[
+        "deployment",
+        "create",
+        "--name",
+        "gpu",
+        "--endpoint",
+        "mlp",
+        "--model",
+        "mlp:1",
+        "--target",
+        "gpu",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no OpenCL platform found (is an ICD installed?)"), "{err}");
+    check_within(&h, "mlp", "mlp", 1e-5).await;
+}
