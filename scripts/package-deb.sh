@@ -83,14 +83,17 @@ Version: $version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: libc6 (>= 2.34), libgcc-s1, systemd (>= 247)
+Depends: libc6 (>= 2.34), libgcc-s1, libstdc++6, systemd (>= 247)
+Suggests: ocl-icd-libopencl1, pocl-opencl-icd, libxrt1
 Section: net
 Priority: optional
 Homepage: https://localhost/edgeserve
 Description: edge inference appliance daemon
- edgeserved loads ONNX models onto the box's accelerators and serves scoring to
- the local network over key-authenticated HTTPS, with blue/green deployments,
- key rotation and certificate hot reload. edgeserve is its operator CLI.
+ edgeserved loads models onto the box's accelerators (CPU; GPUs through
+ OpenCL; Xilinx FPGAs through XRT, both loaded at run time when present) and
+ serves scoring to the local network over key-authenticated HTTP(S), with
+ blue/green deployments, key rotation and certificate hot reload. edgeserve is
+ its operator CLI.
 CONTROL
 
 mkdir -p "$out"

@@ -69,16 +69,7 @@ fn signature_has_dynamic_batch_and_names() {
 
 #[test]
 fn unsupported_op_fails_at_load_naming_op_and_node() {
-    let err = Backends::builtin(None)
-        .load(
-            Target::Cpu,
-            &ModelArtifact::new(models_dir().join("unsupported")),
-            &LoadOptions::default(),
-        )
-        .err()
-        .expect("load must fail");
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert_eq!(err.to_string(), "unsupported op Frobnicate at node \"attn/3\"");
+    common::assert_unsupported_op_is_named(Target::Cpu);
 }
 
 #[test]

@@ -5,7 +5,6 @@
 
 mod common;
 
-use edgeserve_accel::fpga::xclbin::builder::XclbinBuilder;
 use edgeserve_accel::fpga::FpgaBackend;
 use edgeserve_accel::{Backend, ErrorKind, LoadOptions, ModelArtifact};
 
@@ -20,15 +19,7 @@ fn without_a_card_the_fpga_is_unavailable_with_xrts_reason() {
     let reason = devices[0].reason.clone().unwrap();
     assert!(reason.starts_with("XRT finds no FPGA device (xrtDeviceOpen(0): "), "{reason}");
 
-    let dir = common::tempfile_dir();
-    std::fs::write(dir.join("model.xclbin"), XclbinBuilder::new("p").model_kernel("k").build())
-        .unwrap();
-    std::fs::write(
-        dir.join("kernel.toml"),
-        "kernel = \"k\"\n[[input]]\nname = \"x\"\ndtype = \"f32\"\nshape = [-1, 4]\narg = 0\n\
-         [[output]]\nname = \"y\"\ndtype = \"f32\"\nshape = [-1, 3]\narg = 1\n",
-    )
-    .unwrap();
+    let dir = common::fpga_package("k");
     let err = backend.load(&ModelArtifact::new(&dir), &LoadOptions::default()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::DeviceUnavailable, "{err}");
     assert!(err.to_string().contains("xrtDeviceOpen"), "{err}");

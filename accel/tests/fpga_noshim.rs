@@ -5,7 +5,6 @@
 
 mod common;
 
-use edgeserve_accel::fpga::xclbin::builder::XclbinBuilder;
 use edgeserve_accel::fpga::FpgaBackend;
 use edgeserve_accel::{Backend, ErrorKind, LoadOptions, ModelArtifact};
 
@@ -23,15 +22,7 @@ fn a_missing_shim_is_a_clean_error_naming_the_xrt_call() {
     std::env::set_var("XILINX_XRT", &root);
     std::env::set_var("XCL_EMULATION_MODE", "noop");
 
-    let dir = common::tempfile_dir();
-    std::fs::write(dir.join("model.xclbin"), XclbinBuilder::new("p").model_kernel("k").build())
-        .unwrap();
-    std::fs::write(
-        dir.join("kernel.toml"),
-        "kernel = \"k\"\n[[input]]\nname = \"x\"\ndtype = \"f32\"\nshape = [-1, 4]\narg = 0\n\
-         [[output]]\nname = \"y\"\ndtype = \"f32\"\nshape = [-1, 3]\narg = 1\n",
-    )
-    .unwrap();
+    let dir = common::fpga_package("k");
     let backend = FpgaBackend::new(std::time::Duration::from_secs(5));
     let err = backend.load(&ModelArtifact::new(&dir), &LoadOptions::default()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::DeviceUnavailable, "{err}");

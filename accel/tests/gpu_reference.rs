@@ -6,9 +6,7 @@ mod common;
 
 use common::{assert_close, cases, models_dir, reference, tempfile_dir, tensor_from_json};
 use edgeserve_accel::gpu::{GpuBackend, ProgramOrigin};
-use edgeserve_accel::{
-    Backend, Backends, ErrorKind, LoadOptions, ModelArtifact, Target, Tensor, TensorData,
-};
+use edgeserve_accel::{Backend, ErrorKind, LoadOptions, ModelArtifact, Target, Tensor, TensorData};
 
 /// GPU and CPU agree within this, and both agree with onnxruntime within it.
 const TOL: f64 = 1e-4;
@@ -86,16 +84,7 @@ fn cnn_conv_batchnorm_relu_is_fused_at_load() {
 
 #[test]
 fn unsupported_op_fails_at_load_naming_op_and_node() {
-    let err = Backends::builtin(None)
-        .load(
-            Target::Gpu,
-            &ModelArtifact::new(models_dir().join("unsupported")),
-            &LoadOptions::default(),
-        )
-        .err()
-        .expect("load must fail");
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert_eq!(err.to_string(), "unsupported op Frobnicate at node \"attn/3\"");
+    common::assert_unsupported_op_is_named(Target::Gpu);
 }
 
 #[test]

@@ -61,3 +61,33 @@ pub fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Loading the `unsupported` example on `target` fails at load, naming the op and the node.
+pub fn assert_unsupported_op_is_named(target: edgeserve_accel::Target) {
+    use edgeserve_accel::{Backends, ErrorKind, LoadOptions, ModelArtifact};
+    let err = Backends::builtin(None)
+        .load(
+            target,
+            &ModelArtifact::new(models_dir().join("unsupported")),
+            &LoadOptions::default(),
+        )
+        .err()
+        .expect("load must fail");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert_eq!(err.to_string(), "unsupported op Frobnicate at node \"attn/3\"");
+}
+
+/// A fresh FPGA package folder: a built xclbin with kernel `kernel` (`x`, `y`, `n`) and a
+/// `kernel.toml` mapping `x` [-1, 4] and `y` [-1, 3] onto it.
+pub fn fpga_package(kernel: &str) -> PathBuf {
+    use edgeserve_accel::fpga::xclbin::builder::XclbinBuilder;
+    let dir = tempfile_dir();
+    std::fs::write(dir.join("model.xclbin"), XclbinBuilder::new("p").model_kernel(kernel).build())
+        .unwrap();
+    let manifest = format!(
+        "kernel = \"{kernel}\"\n[[input]]\nname = \"x\"\ndtype = \"f32\"\nshape = [-1, 4]\narg = 0\n\
+         [[output]]\nname = \"y\"\ndtype = \"f32\"\nshape = [-1, 3]\narg = 1\n"
+    );
+    std::fs::write(dir.join("kernel.toml"), manifest).unwrap();
+    dir
+}

@@ -32,6 +32,30 @@ fn noop_env(h: &mut Harness) {
     h.env.push(("EDGESERVE_LOG".into(), "info,edgeserve_accel::fpga=debug".into()));
 }
 
+/// Registers a good package as `fmlp:1` and creates the plain endpoint `edge`.
+fn register_package_and_endpoint(h: &Harness) -> Value {
+    let xclbin = XclbinBuilder::new(VBNV).model_kernel("mlp_infer").build();
+    let path = package(h.dir.path(), "pkg", &xclbin, MANIFEST);
+    let m = h.cli_json(&["model", "register", "--name", "fmlp", "--version", "1", "--path", &path]);
+    h.cli_json(&["endpoint", "create", "--name", "edge", "--transport", "plain"]);
+    m
+}
+
+/// `deployment create` of `fmlp:1` on FPGA device 0 as `edge/fpga`.
+const CREATE_FPGA: [&str; 11] = [
+    "deployment",
+    "create",
+    "--name",
+    "fpga",
+    "--endpoint",
+    "edge",
+    "--model",
+    "fmlp:1",
+    "--target",
+    "fpga",
+    "--all-traffic",
+];
+
 fn fpga_device(h: &Harness) -> Value {
     let devices = h.cli_json(&["device", "list"]);
     devices.as_array().unwrap().iter().find(|d| d["target"] == "fpga").unwrap().clone()
@@ -42,24 +66,9 @@ async fn fpga_deployment_scores_on_the_plain_listener_through_xrt() {
     let mut h = Harness::bare();
     noop_env(&mut h);
     h.start();
-    let xclbin = XclbinBuilder::new(VBNV).model_kernel("mlp_infer").build();
-    let path = package(h.dir.path(), "pkg", &xclbin, MANIFEST);
-    let m = h.cli_json(&["model", "register", "--name", "fmlp", "--version", "1", "--path", &path]);
+    let m = register_package_and_endpoint(&h);
     assert_eq!(m["signature"]["inputs"][0]["shape"], json!([-1, 4]), "{m}");
-    h.cli_json(&["endpoint", "create", "--name", "edge", "--transport", "plain"]);
-    let d = h.cli_json(&[
-        "deployment",
-        "create",
-        "--name",
-        "fpga",
-        "--endpoint",
-        "edge",
-        "--model",
-        "fmlp:1",
-        "--target",
-        "fpga",
-        "--all-traffic",
-    ]);
+    let d = h.cli_json(&CREATE_FPGA);
     assert_eq!(d["state"], "Succeeded", "{d}");
     let dev = fpga_device(&h);
     assert_eq!(dev["available"], true, "{dev}");
@@ -171,22 +180,8 @@ async fn without_xrt_or_a_card_fpga_deployments_fail_and_cpu_keeps_serving() {
         assert_eq!(dev["available"], false, "{dev}");
         assert!(dev["reason"].as_str().unwrap().contains(want), "{dev}");
 
-        let xclbin = XclbinBuilder::new(VBNV).model_kernel("mlp_infer").build();
-        let path = package(h.dir.path(), "pkg", &xclbin, MANIFEST);
-        h.cli_json(&["model", "register", "--name", "fmlp", "--version", "1", "--path", &path]);
-        h.cli_json(&["endpoint", "create", "--name", "edge", "--transport", "plain"]);
-        let (code, err) = h.cli_err(&[
-            "deployment",
-            "create",
-            "--name",
-            "fpga",
-            "--endpoint",
-            "edge",
-            "--model",
-            "fmlp:1",
-            "--target",
-            "fpga",
-        ]);
+        register_package_and_endpoint(&h);
+        let (code, err) = h.cli_err(&CREATE_FPGA);
         assert_eq!(code, 1);
         assert!(err.contains("DeploymentFailed") && err.contains(want), "{err}");
         crate::reference::check_within(&h, "mlp", "mlp", 1e-5).await;

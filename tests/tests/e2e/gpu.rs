@@ -21,6 +21,18 @@ fn deploy_on_gpu(h: &Harness, model: &str, dir: &str) -> Value {
     h.cli_json(&["deployment", "create", "-f", &file, "--all-traffic"])
 }
 
+/// `deployment create` of `model` on the GPU as `endpoint/gpu`, expected to be refused; returns
+/// the CLI's error text.
+fn refused_on_gpu(h: &Harness, endpoint: &str, model: &str, extra: &[&str]) -> String {
+    let mut args =
+        vec!["deployment", "create", "--name", "gpu", "--endpoint", endpoint, "--model", model];
+    args.extend(["--target", "gpu"]);
+    args.extend(extra);
+    let (code, err) = h.cli_err(&args);
+    assert_eq!(code, 1, "{err}");
+    err
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn gpu_deployments_score_over_tls_and_restart_from_the_program_cache() {
     let mut h = Harness::bare();
@@ -78,19 +90,7 @@ async fn device_list_shows_pocl_and_unsupported_models_are_refused_on_gpu() {
     let path = models_dir().join("unsupported").display().to_string();
     h.cli_json(&["model", "register", "--name", "odd", "--version", "1", "--path", &path]);
     h.cli_json(&["endpoint", "create", "--name", "odd"]);
-    let (code, err) = h.cli_err(&[
-        "deployment",
-        "create",
-        "--name",
-        "gpu",
-        "--endpoint",
-        "odd",
-        "--model",
-        "odd:1",
-        "--target",
-        "gpu",
-    ]);
-    assert_eq!(code, 1);
+    let err = refused_on_gpu(&h, "odd", "odd:1", &[]);
     assert!(
         err.contains("DeploymentFailed")
             && err.contains("unsupported op Frobnicate at node \"attn/3\""),
@@ -98,20 +98,7 @@ async fn device_list_shows_pocl_and_unsupported_models_are_refused_on_gpu() {
     );
     let mlp = models_dir().join("mlp").display().to_string();
     h.cli_json(&["model", "register", "--name", "mlp", "--version", "1", "--path", &mlp]);
-    let (_, err) = h.cli_err(&[
-        "deployment",
-        "create",
-        "--name",
-        "gpu",
-        "--endpoint",
-        "odd",
-        "--model",
-        "mlp:1",
-        "--target",
-        "gpu",
-        "--device",
-        "7",
-    ]);
+    let err = refused_on_gpu(&h, "odd", "mlp:1", &["--device", "7"]);
     assert!(err.contains("no gpu device with index 7"), "{err}");
     let listed = h.cli_json(&["deployment", "list", "-e", "odd"]);
     assert_eq!(listed, serde_json::json!([]), "refused deployments are not kept");
@@ -147,19 +134,7 @@ async fn without_an_opencl_platform_gpu_deployments_fail_and_cpu_keeps_serving()
     let gpu = devices.as_array().unwrap().iter().find(|d| d["target"] == "gpu").unwrap();
     assert_eq!(gpu["available"], false, "{gpu}");
     assert_eq!(gpu["reason"], "no OpenCL platform found (is an ICD installed?)", "{gpu}");
-    let (code, err) = h.cli_err(&[
-        "deployment",
-        "create",
-        "--name",
-        "gpu",
-        "--endpoint",
-        "mlp",
-        "--model",
-        "mlp:1",
-        "--target",
-        "gpu",
-    ]);
-    assert_eq!(code, 1);
+    let err = refused_on_gpu(&h, "mlp", "mlp:1", &[]);
     assert!(err.contains("no OpenCL platform found (is an ICD installed?)"), "{err}");
     check_within(&h, "mlp", "mlp", 1e-5).await;
 }
