@@ -49,11 +49,7 @@ impl Port {
 
     /// Bytes of one element.
     pub fn elem_bytes(&self) -> usize {
-        match self.dtype {
-            DType::F64 | DType::I64 => 8,
-            DType::F32 | DType::I32 => 4,
-            DType::U8 | DType::Bool => 1,
-        }
+        self.dtype.size()
     }
 }
 

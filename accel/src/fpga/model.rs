@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::xrt::{Bo, Device, Kernel, Run, XclbinHandle};
 use super::{xrt_failed, Package};
-use crate::{AccelError, DType, LoadedModel, Signature, Tensor, TensorData};
+use crate::{AccelError, LoadedModel, Signature, Tensor, TensorData};
 
 /// Batch sizes an instance keeps bound at once.
 const BOUND_BATCH_SIZES: usize = 8;
@@ -116,35 +116,6 @@ impl FpgaModel {
     }
 }
 
-fn to_bytes(data: &TensorData) -> Vec<u8> {
-    match data {
-        TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::U8(v) => v.clone(),
-        TensorData::Bool(v) => v.iter().map(|&b| u8::from(b)).collect(),
-    }
-}
-
-fn from_bytes(dtype: DType, b: &[u8]) -> TensorData {
-    fn chunks<const N: usize>(b: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-        b.chunks_exact(N).map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            a
-        })
-    }
-    match dtype {
-        DType::F32 => TensorData::F32(chunks::<4>(b).map(f32::from_le_bytes).collect()),
-        DType::F64 => TensorData::F64(chunks::<8>(b).map(f64::from_le_bytes).collect()),
-        DType::I64 => TensorData::I64(chunks::<8>(b).map(i64::from_le_bytes).collect()),
-        DType::I32 => TensorData::I32(chunks::<4>(b).map(i32::from_le_bytes).collect()),
-        DType::U8 => TensorData::U8(b.to_vec()),
-        DType::Bool => TensorData::Bool(b.iter().map(|&x| x != 0).collect()),
-    }
-}
-
 impl LoadedModel for FpgaModel {
     fn signature(&self) -> &Signature {
         &self.signature
@@ -156,7 +127,7 @@ impl LoadedModel for FpgaModel {
         let timeout = self.timeout;
         let bound = &mut self.bound[at];
         for (bo, t) in bound.inputs.iter_mut().zip(&inputs) {
-            bo.write_to_device(&to_bytes(t.data())).map_err(xrt_failed)?;
+            bo.write_to_device(&t.data().to_le_bytes()).map_err(xrt_failed)?;
         }
         bound.run.start_and_wait(timeout).map_err(xrt_failed)?;
         let mut out = Vec::new();
@@ -165,7 +136,10 @@ impl LoadedModel for FpgaModel {
             bo.read_from_device(&mut bytes).map_err(xrt_failed)?;
             let mut shape = vec![batch];
             shape.extend(p.shape[1..].iter().map(|&d| d as usize));
-            out.push(Tensor::new(shape, from_bytes(p.dtype, &bytes))?);
+            let data = TensorData::from_le_bytes(&bytes, p.dtype).map_err(|e| {
+                AccelError::Device { reason: format!("output {} read back wrong: {e}", p.name) }
+            })?;
+            out.push(Tensor::new(shape, data)?);
         }
         Ok(out)
     }
