@@ -5,6 +5,7 @@
 //! [`Tensor`]s. Scoring code only ever sees these traits, never which backend runs a model.
 
 mod backend;
+mod bound;
 pub mod cpu;
 mod error;
 pub mod fpga;

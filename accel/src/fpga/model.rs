@@ -3,16 +3,14 @@
 
 use std::time::Duration;
 
+use super::manifest::Manifest;
 use super::xrt::{Bo, Device, Kernel, Run, XclbinHandle};
 use super::{xrt_failed, Package};
+use crate::bound::BoundBatches;
 use crate::{AccelError, LoadedModel, Signature, Tensor, TensorData};
-
-/// Batch sizes an instance keeps bound at once.
-const BOUND_BATCH_SIZES: usize = 8;
 
 /// Buffers and a run for one batch size. Field order is drop order: the run before its buffers.
 struct Bound {
-    batch: usize,
     run: Run,
     inputs: Vec<Bo>,
     outputs: Vec<Bo>,
@@ -21,11 +19,11 @@ struct Bound {
 /// A kernel loaded on an FPGA. Field order is drop order: runs and buffers, then the kernel,
 /// the xclbin and the device.
 pub struct FpgaModel {
-    bound: Vec<Bound>,
+    bound: BoundBatches<Bound>,
     kernel: Kernel,
     _xclbin: XclbinHandle,
     device: Device,
-    package_manifest: super::manifest::Manifest,
+    package_manifest: Manifest,
     signature: Signature,
     groups: (Vec<u32>, Vec<u32>),
     banks: Vec<String>,
@@ -56,7 +54,7 @@ impl FpgaModel {
             manifest.outputs.iter().map(|p| group(p.arg)).collect::<Result<Vec<_>, _>>()?,
         );
         let mut model = FpgaModel {
-            bound: Vec::new(),
+            bound: BoundBatches::default(),
             kernel,
             _xclbin: xclbin,
             device,
@@ -66,7 +64,9 @@ impl FpgaModel {
             banks: package.xclbin.used_banks(),
             timeout,
         };
-        model.bound_for(1)?; // allocates now, so a package that cannot run fails at load
+        // Allocates now, so a package that cannot run fails at load.
+        let parts = (&model.package_manifest, &model.device, &model.kernel, &model.groups);
+        model.bound.get_or_bind(1, |b| bind_batch(parts, b))?;
         Ok(model)
     }
 
@@ -74,46 +74,36 @@ impl FpgaModel {
     pub fn banks(&self) -> &[String] {
         &self.banks
     }
+}
 
-    fn bound_for(&mut self, batch: usize) -> Result<usize, AccelError> {
-        if let Some(at) = self.bound.iter().position(|b| b.batch == batch) {
-            let b = self.bound.remove(at);
-            self.bound.push(b);
-            return Ok(self.bound.len() - 1);
-        }
-        let m = &self.package_manifest;
-        let alloc = |p: &super::manifest::Port, group: u32| {
-            self.device.alloc(batch * p.item_len() * p.elem_bytes(), group).map_err(xrt_failed)
-        };
-        let inputs = m
-            .inputs
-            .iter()
-            .zip(&self.groups.0)
-            .map(|(p, &g)| alloc(p, g))
-            .collect::<Result<Vec<_>, _>>()?;
-        let outputs = m
-            .outputs
-            .iter()
-            .zip(&self.groups.1)
-            .map(|(p, &g)| alloc(p, g))
-            .collect::<Result<Vec<_>, _>>()?;
-        let buffers: Vec<(u32, &Bo)> = m
-            .inputs
-            .iter()
-            .map(|p| p.arg)
-            .zip(&inputs)
-            .chain(m.outputs.iter().map(|p| p.arg).zip(&outputs))
-            .collect();
-        let batch_u32 = u32::try_from(batch)
-            .map_err(|_| AccelError::InvalidInput(format!("batch {batch} is too large")))?;
-        let scalars: Vec<(u32, u32)> = m.batch_arg.map(|a| (a, batch_u32)).into_iter().collect();
-        let run = self.kernel.run(&buffers, &scalars).map_err(xrt_failed)?;
-        if self.bound.len() >= BOUND_BATCH_SIZES {
-            self.bound.remove(0);
-        }
-        self.bound.push(Bound { batch, run, inputs, outputs });
-        Ok(self.bound.len() - 1)
-    }
+/// What binding a batch size needs: the manifest, device, kernel and argument memory groups.
+type Parts<'a> = (&'a Manifest, &'a Device, &'a Kernel, &'a (Vec<u32>, Vec<u32>));
+
+/// Allocates a batch size's buffers in their arguments' memory groups and binds a run to them.
+fn bind_batch((m, device, kernel, groups): Parts<'_>, batch: usize) -> Result<Bound, AccelError> {
+    let alloc = |p: &super::manifest::Port, group: u32| {
+        device.alloc(batch * p.item_len() * p.elem_bytes(), group).map_err(xrt_failed)
+    };
+    let inputs =
+        m.inputs.iter().zip(&groups.0).map(|(p, &g)| alloc(p, g)).collect::<Result<Vec<_>, _>>()?;
+    let outputs = m
+        .outputs
+        .iter()
+        .zip(&groups.1)
+        .map(|(p, &g)| alloc(p, g))
+        .collect::<Result<Vec<_>, _>>()?;
+    let buffers: Vec<(u32, &Bo)> = m
+        .inputs
+        .iter()
+        .map(|p| p.arg)
+        .zip(&inputs)
+        .chain(m.outputs.iter().map(|p| p.arg).zip(&outputs))
+        .collect();
+    let batch_u32 = u32::try_from(batch)
+        .map_err(|_| AccelError::InvalidInput(format!("batch {batch} is too large")))?;
+    let scalars: Vec<(u32, u32)> = m.batch_arg.map(|a| (a, batch_u32)).into_iter().collect();
+    let run = kernel.run(&buffers, &scalars).map_err(xrt_failed)?;
+    Ok(Bound { run, inputs, outputs })
 }
 
 impl LoadedModel for FpgaModel {
@@ -123,9 +113,9 @@ impl LoadedModel for FpgaModel {
 
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
         let batch = self.signature.check_inputs(&inputs)?;
-        let at = self.bound_for(batch)?;
         let timeout = self.timeout;
-        let bound = &mut self.bound[at];
+        let parts = (&self.package_manifest, &self.device, &self.kernel, &self.groups);
+        let bound = self.bound.get_or_bind(batch, |b| bind_batch(parts, b))?;
         for (bo, t) in bound.inputs.iter_mut().zip(&inputs) {
             bo.write_to_device(&t.data().to_le_bytes()).map_err(xrt_failed)?;
         }

@@ -25,13 +25,11 @@ pub use program::ProgramOrigin;
 use self::exec::{Bound, DevBuf, Device};
 use self::graph::{Graph, Port};
 use self::lower::{Lowerer, Plan};
+use crate::bound::BoundBatches;
 use crate::{
     AccelError, Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Signature, Target,
     Tensor, TensorSpec, DYNAMIC,
 };
-
-/// Batch sizes an instance keeps bound at once; the least recently used is dropped beyond.
-const BOUND_BATCH_SIZES: usize = 8;
 
 /// Runs ONNX models on OpenCL devices.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +118,7 @@ impl GpuBackend {
             origin,
             device: chosen.info,
             consts: HashMap::new(),
-            bound: Vec::new(),
+            bound: BoundBatches::default(),
             fused,
         };
         model.bound_for(1)?; // binds batch 1 now, so a model that cannot run fails at load
@@ -193,8 +191,8 @@ pub struct GpuModel {
     device: DeviceInfo,
     /// Constants on the device, uploaded once.
     consts: HashMap<String, DevBuf>,
-    /// Plans bound to buffers, most recently used last.
-    bound: Vec<(usize, Plan, Bound)>,
+    /// Plans bound to buffers, per batch size.
+    bound: BoundBatches<(Plan, Bound)>,
     fused: Vec<String>,
 }
 
@@ -212,8 +210,8 @@ impl GpuModel {
     /// The kernels one batch launches, in order (after folding and fusion).
     pub fn launches(&self) -> Vec<&'static str> {
         self.bound
-            .first()
-            .map(|(_, p, _)| p.steps.iter().map(|s| s.kernel).collect())
+            .oldest()
+            .map(|(p, _)| p.steps.iter().map(|s| s.kernel).collect())
             .unwrap_or_default()
     }
 
@@ -222,22 +220,25 @@ impl GpuModel {
         &self.fused
     }
 
-    /// The bound plan for a batch size, binding it on first use.
-    fn bound_for(&mut self, batch: usize) -> Result<usize, AccelError> {
-        if let Some(at) = self.bound.iter().position(|(b, _, _)| *b == batch) {
-            let entry = self.bound.remove(at);
-            self.bound.push(entry);
-            return Ok(self.bound.len() - 1);
-        }
-        let plan = Lowerer::graph(&self.graph, batch)?;
-        exec::upload_consts(&self.dev, &plan, &self.graph.consts, &mut self.consts)?;
-        let bound = exec::bind(&self.dev, &plan, &self.consts)?;
-        if self.bound.len() >= BOUND_BATCH_SIZES {
-            self.bound.remove(0);
-        }
-        self.bound.push((batch, plan, bound));
-        Ok(self.bound.len() - 1)
+    /// Binds the plan for a batch size on first use.
+    fn bound_for(&mut self, batch: usize) -> Result<(), AccelError> {
+        let (graph, dev, consts) = (&self.graph, &self.dev, &mut self.consts);
+        self.bound.get_or_bind(batch, |b| bind_plan(graph, dev, consts, b))?;
+        Ok(())
     }
+}
+
+/// Lowers the graph at `batch`, uploads the constants it reads and binds it to buffers.
+fn bind_plan(
+    graph: &Graph,
+    dev: &Device,
+    consts: &mut HashMap<String, DevBuf>,
+    batch: usize,
+) -> Result<(Plan, Bound), AccelError> {
+    let plan = Lowerer::graph(graph, batch)?;
+    exec::upload_consts(dev, &plan, &graph.consts, consts)?;
+    let bound = exec::bind(dev, &plan, consts)?;
+    Ok((plan, bound))
 }
 
 impl LoadedModel for GpuModel {
@@ -247,8 +248,8 @@ impl LoadedModel for GpuModel {
 
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
         let batch = self.signature.check_inputs(&inputs)?;
-        let at = self.bound_for(batch)?;
-        let (_, plan, bound) = &mut self.bound[at];
-        exec::run(&self.dev, plan, bound, &self.consts, &inputs)
+        let (graph, dev, consts) = (&self.graph, &self.dev, &mut self.consts);
+        let (plan, bound) = self.bound.get_or_bind(batch, |b| bind_plan(graph, dev, consts, b))?;
+        exec::run(dev, plan, bound, consts, &inputs)
     }
 }
