@@ -51,7 +51,8 @@ pub fn prepare() -> Result<Demo, DemoError> {
     std::fs::create_dir_all(root.join("tls"))?;
     let pki = crate::devcert::generate(&["localhost"])?;
     std::fs::write(root.join("tls/ca.pem"), &pki.ca_pem)?;
-    std::fs::write(root.join("tls/cert.pem"), &pki.cert_pem)?;
+    // The full chain, root included, so `edgeserve tls show --ca-pem` prints the CA to trust.
+    std::fs::write(root.join("tls/cert.pem"), format!("{}{}", pki.cert_pem, pki.ca_pem))?;
     write_private(&root.join("tls/key.pem"), pki.key_pem.as_bytes())?;
     for (name, bytes) in MODELS {
         std::fs::create_dir_all(root.join("examples").join(name))?;

@@ -167,14 +167,83 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The JSON body of an error response.
-pub fn render(body: &ErrorBody, request_id: &str) -> serde_json::Value {
-    serde_json::json!({
-        "error": {
-            "code": body.code,
-            "message": body.message,
-            "requestId": request_id,
-            "timestamp": crate::store::now_rfc3339(),
+/// The shape of error bodies on a route (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// The seed's form: `{"error":{"code","message","requestId","timestamp"}}`.
+    Seed,
+    /// The Open Inference Protocol's form on `/v2/...`: `{"error":"<message>"}`, with `code`
+    /// and `requestId` as extra members (clients such as `tritonclient.http` read `error` as a
+    /// string).
+    OpenInference,
+}
+
+impl ErrorFormat {
+    /// The format of the route at `path`: Open Inference Protocol for `/v2` and below.
+    pub fn for_path(path: &str) -> ErrorFormat {
+        if path == "/v2" || path.starts_with("/v2/") {
+            ErrorFormat::OpenInference
+        } else {
+            ErrorFormat::Seed
         }
-    })
+    }
+}
+
+/// The JSON body of an error response in `format`.
+pub fn render(body: &ErrorBody, request_id: &str, format: ErrorFormat) -> serde_json::Value {
+    match format {
+        ErrorFormat::OpenInference => serde_json::json!({
+            "error": body.message,
+            "code": body.code,
+            "requestId": request_id,
+        }),
+        ErrorFormat::Seed => serde_json::json!({
+            "error": {
+                "code": body.code,
+                "message": body.message,
+                "requestId": request_id,
+                "timestamp": crate::store::now_rfc3339(),
+            }
+        }),
+    }
+}
+
+/// One line for an error and its causes, as the binaries print it: each cause is appended
+/// (`outer: cause`) unless the text so far already says it, so no message is printed twice
+/// (errors such as `TLS: {0}` already embed their source).
+pub fn chain_text<'a>(
+    chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut text = String::new();
+    for cause in chain {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod chain_tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("TLS: {0}")]
+    struct Outer(#[from] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cname x is not covered")]
+    struct Inner;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let e = anyhow::Error::from(Outer(Inner)).context("starting");
+        assert_eq!(
+            super::chain_text(e.chain().map(|c| c as _)),
+            "starting: TLS: cname x is not covered"
+        );
+    }
 }

@@ -87,6 +87,15 @@ impl AppState {
         self.tls.get().cloned()
     }
 
+    /// The cname in force: the served TLS material's (after `tls set` or a reload), else the
+    /// config file's `tls.cname`. Scoring URIs use it (SPEC §6).
+    pub fn cname(&self) -> String {
+        match self.tls() {
+            Some(tls) => tls.current().0.cname,
+            None => self.settings.tls.cname.clone(),
+        }
+    }
+
     /// Records where the listeners are bound (once, at start).
     pub fn set_bound(&self, bound: Bound) {
         let _ = self.bound.set(bound);

@@ -39,6 +39,18 @@ impl Pki {
         leaf(&self.ca, names, options)
     }
 
+    /// A leaf for `names` issued by a new intermediate CA that this CA signs, as PEM
+    /// (leaf, intermediate, leaf key).
+    pub fn leaf_via_intermediate(&self, names: &[&str]) -> (String, String, String) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "edgeserve test intermediate CA");
+        let issuer =
+            CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), &self.ca).unwrap();
+        let (leaf_pem, leaf_key) = leaf(&issuer, names, LeafOptions::default());
+        (leaf_pem, issuer.pem(), leaf_key)
+    }
+
     /// A client certificate with common name `cn`, as one PEM holding cert and key.
     pub fn client_identity(&self, cn: &str) -> String {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -57,6 +69,14 @@ impl Pki {
     }
 }
 
+/// An IP SAN for an IP literal, a DNS SAN (wildcards as written) otherwise.
+fn san(name: &str) -> SanType {
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(name.try_into().unwrap()),
+    }
+}
+
 fn leaf(
     ca: &CertifiedIssuer<'static, KeyPair>,
     names: &[&str],
@@ -64,8 +84,7 @@ fn leaf(
 ) -> (String, String) {
     let mut params =
         CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.subject_alt_names =
-        names.iter().map(|n| SanType::DnsName((*n).try_into().unwrap())).collect();
+    params.subject_alt_names = names.iter().map(|n| san(n)).collect();
     params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
     let now = OffsetDateTime::now_utc();
     if let Some(d) = o.not_before_days {

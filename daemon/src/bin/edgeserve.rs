@@ -243,7 +243,12 @@ enum ModelVerb {
 #[derive(Subcommand)]
 enum TlsVerb {
     /// Show the served certificate: subject, SANs, issuer, validity, fingerprint, source.
-    Show,
+    Show {
+        /// Print only the PEM certificate a client must trust (the chain's root when the
+        /// certificate file holds it, else its top-most certificate), e.g. for `curl --cacert`.
+        #[arg(long)]
+        ca_pem: bool,
+    },
     /// Check new PEM files and serve them from the next handshake on, without a restart.
     Set {
         #[arg(long)]
@@ -273,6 +278,16 @@ fn main() {
     let args = Args::parse();
     let code = match run(&args) {
         Ok(value) => {
+            if let Command::Tls { verb: TlsVerb::Show { ca_pem: true } } = &args.command {
+                match value.get("trustPem").and_then(Value::as_str) {
+                    Some(pem) if !pem.is_empty() => print!("{pem}"),
+                    _ => {
+                        eprintln!("edgeserve: the daemon did not report a certificate to trust");
+                        std::process::exit(1);
+                    }
+                }
+                std::process::exit(0);
+            }
             match args.output {
                 Output::Json => {
                     println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default())
@@ -282,7 +297,10 @@ fn main() {
             0
         }
         Err(e) => {
-            eprintln!("edgeserve: {e:#}");
+            eprintln!(
+                "edgeserve: {}",
+                edgeserve_daemon::error::chain_text(e.chain().map(|c| c as _))
+            );
             match e.downcast_ref::<ControlError>() {
                 Some(ControlError::Api { .. }) => 1,
                 _ => 2,
@@ -349,7 +367,7 @@ fn build(command: &Command) -> anyhow::Result<Request> {
         Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
         Command::Board { verb: BoardVerb::Detect } => req(Method::GET, "/board".into(), None),
         Command::Board { verb: BoardVerb::UdevRules } => anyhow::bail!("udev-rules runs locally"),
-        Command::Tls { verb: TlsVerb::Show } => req(Method::GET, "/tls".into(), None),
+        Command::Tls { verb: TlsVerb::Show { .. } } => req(Method::GET, "/tls".into(), None),
         Command::Tls { verb: TlsVerb::Set { cert_pem, key_pem, cname } } => {
             let abs =
                 |p: &PathBuf| std::fs::canonicalize(p).with_context(|| format!("{}", p.display()));

@@ -49,7 +49,7 @@ fn init_logging() {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("edgeserved: {e:#}");
+        eprintln!("edgeserved: {}", edgeserve_daemon::error::chain_text(e.chain().map(|c| c as _)));
         std::process::exit(1);
     }
 }

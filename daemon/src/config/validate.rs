@@ -33,9 +33,7 @@ pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
     let tls = s.tls.listen.iter().map(|v| addr("tls.listen", v)).collect::<Result<_, _>>()?;
     let plain = s.plain.listen.iter().map(|v| addr("plain.listen", v)).collect::<Result<_, _>>()?;
     let metrics = addr("metrics.listen", &s.metrics.listen)?;
-    if s.tls.cname.trim().is_empty() {
-        return Err(invalid("tls.cname", "must name the host clients connect to"));
-    }
+    crate::listen::material::names::parse(&s.tls.cname).map_err(|r| invalid("tls.cname", r))?;
     for net in &s.network.allowed_networks {
         net.parse::<ipnet::IpNet>().map_err(|_| {
             invalid("network.allowed_networks", format!("\"{net}\" is not a CIDR like 10.0.0.0/8"))

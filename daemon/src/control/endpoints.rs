@@ -19,13 +19,15 @@ pub(super) fn endpoint_json(app: &AppState, record: &EndpointRecord) -> Value {
         Transport::Tls => ("https", app.bound().tls_port),
         Transport::Plain => ("http", app.bound().plain_port),
     };
+    let host = crate::listen::material::names::url_host(&app.cname());
+    let port = port.unwrap_or(0);
     json!({
         "id": format!("/endpoints/{}", record.name),
         "name": record.name,
         "state": "Succeeded",
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,
-        "scoringUri": format!("{scheme}://{}:{}/api/v1/service/{}/score", app.settings.tls.cname, port.unwrap_or(0), record.name),
+        "scoringUri": format!("{scheme}://{host}:{port}/api/v1/service/{}/score", record.name),
         "authMode": record.auth_mode.as_str(),
         "transport": record.transport,
         "traffic": record.traffic,

@@ -18,6 +18,8 @@ fn tls_json(tls: &TlsState) -> Value {
     let mut v = serde_json::to_value(&summary).unwrap_or(Value::Null);
     v["source"] =
         json!({ "origin": source.origin, "certPem": source.cert_pem, "keyPem": source.key_pem });
+    // The certificate a client must trust (`edgeserve tls show --ca-pem`): public material.
+    v["trustPem"] = json!(summary.trust_pem);
     v
 }
 

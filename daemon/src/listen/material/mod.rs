@@ -1,17 +1,21 @@
 //! TLS material: the certificate chain and private key, checked before they are served.
 
+mod chain;
+mod key;
+pub mod names;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, ServerName};
 
 /// Certificates expiring sooner than this are warned about.
 const EXPIRY_WARNING_DAYS: i64 = 30;
 
-/// Why TLS material was refused; messages name the file and what to do.
+/// Why TLS material was refused; each message names the file, the cause and the fix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
@@ -27,17 +31,28 @@ pub enum TlsError {
     EncryptedKey { path: PathBuf },
     #[error("{path} holds no PEM private key (PKCS#8, SEC1 or PKCS#1)")]
     NoKey { path: PathBuf },
-    #[error("{path}: unsupported private key: {reason}")]
+    #[error("{path} is {what}, which is not supported: {fix}")]
+    UnsupportedKey { path: PathBuf, what: String, fix: String },
+    #[error("{path}: unsupported private key ({reason})")]
     BadKey { path: PathBuf, reason: String },
-    #[error("the key in {key} does not match the certificate in {cert}")]
-    KeyMismatch { cert: PathBuf, key: PathBuf },
-    #[error("{path}: the certificate cannot be parsed: {reason}")]
+    #[error(
+        "the key in {key} matches none of the {count} certificate(s) in {cert} (first: {leaf}): \
+         use the key the certificate was issued for (compare `openssl x509 -noout -pubkey -in {cert}` \
+         with `openssl pkey -pubout -in {key}`)"
+    )]
+    KeyMismatch { cert: PathBuf, key: PathBuf, leaf: String, count: usize },
+    #[error("{path}: the certificate cannot be parsed ({reason})")]
     BadCertificate { path: PathBuf, reason: String },
-    #[error("{path}: the certificate expired on {not_after}")]
+    #[error("{path}: the certificate expired on {not_after}; install a renewed one")]
     Expired { path: PathBuf, not_after: String },
-    #[error("{path}: the certificate is not valid before {not_before}")]
+    #[error("{path}: the certificate is not valid before {not_before}; check the box's clock or install a current one")]
     NotYetValid { path: PathBuf, not_before: String },
-    #[error("{path}: cname {cname} is not among the certificate's DNS names ({sans})")]
+    #[error("cname {cname}: {reason}")]
+    BadCname { cname: String, reason: String },
+    #[error(
+        "{path}: the certificate does not cover cname {cname} (it names {sans}); set the cname \
+         to a name it covers, or use a certificate issued for {cname}"
+    )]
     CnameMismatch { path: PathBuf, cname: String, sans: String },
     #[error("TLS setup failed: {0}")]
     Rustls(String),
@@ -55,7 +70,10 @@ pub struct TlsMaterial {
 pub struct CertSummary {
     pub subject: String,
     pub issuer: String,
+    /// DNS names of the leaf's subjectAltName (wildcards as written).
     pub sans: Vec<String>,
+    /// IP addresses of the leaf's subjectAltName.
+    pub ip_sans: Vec<String>,
     pub not_before: String,
     pub not_after: String,
     /// Unix time after which the leaf is no longer valid.
@@ -67,51 +85,62 @@ pub struct CertSummary {
     pub cname: String,
     pub cert_pem: PathBuf,
     pub key_pem: PathBuf,
+    /// PEM of the certificate a client must trust: the chain's root when the file holds it,
+    /// else its top-most certificate (the leaf itself when self-signed).
+    #[serde(skip)]
+    pub trust_pem: String,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read { path: path.into(), source })
 }
 
-/// Loads and checks `cert_pem` (full chain, leaf first) and `key_pem` for `cname`.
+/// Loads and checks `cert_pem` (the chain; served leaf first whatever the file's order) and
+/// `key_pem` for `cname` (a host name or IP literal, SPEC §3).
 pub fn load(
     cert_pem: &Path,
     key_pem: &Path,
     cname: &str,
     provider: &CryptoProvider,
 ) -> Result<TlsMaterial, TlsError> {
+    let name = names::parse(cname)
+        .map_err(|reason| TlsError::BadCname { cname: cname.to_string(), reason })?;
     let cert_bytes = read(cert_pem)?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_bytes)
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::BadCertificate { path: cert_pem.into(), reason: e.to_string() })?;
-    let leaf = chain.first().ok_or_else(|| TlsError::NoCertificate { path: cert_pem.into() })?;
-
-    let key_bytes = read(key_pem)?;
-    let key_text = String::from_utf8_lossy(&key_bytes);
-    if key_text.contains("ENCRYPTED PRIVATE KEY") || key_text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(TlsError::EncryptedKey { path: key_pem.into() });
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate { path: cert_pem.into() });
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_bytes)
-        .map_err(|_| TlsError::NoKey { path: key_pem.into() })?;
-    let signing = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| TlsError::BadKey { path: key_pem.into(), reason: e.to_string() })?;
-    let certified = CertifiedKey::new(chain.clone(), signing);
-    certified
-        .keys_match()
-        .map_err(|_| TlsError::KeyMismatch { cert: cert_pem.into(), key: key_pem.into() })?;
-
-    let mut summary = check_leaf(cert_pem, leaf, cname)?;
+    let key_bytes = read(key_pem)?;
+    let signing = key::load(key_pem, &key_bytes, provider)?;
+    let chain = chain::order(cert_pem, key_pem, certs, &signing)?;
+    let mut summary = check_leaf(cert_pem, &chain[0], cname, &name)?;
     check_chain_order(cert_pem, &chain);
     summary.chain_length = chain.len();
     summary.cert_pem = cert_pem.to_path_buf();
     summary.key_pem = key_pem.to_path_buf();
+    summary.trust_pem = trust_pem(&chain);
+    let certified = CertifiedKey::new(chain, signing);
     Ok(TlsMaterial { certified: Arc::new(certified), summary })
 }
 
-/// Warns when the chain is not leaf-first with each certificate issued by the next, or when
-/// the leaf's issuer is absent (fine if it is a root every client trusts, fatal otherwise).
+/// PEM of the chain's top-most certificate (the root when present): what a client trusts.
+fn trust_pem(chain: &[CertificateDer<'_>]) -> String {
+    use base64::Engine;
+    let Some(top) = chain.last() else { return String::new() };
+    let b64 = base64::engine::general_purpose::STANDARD.encode(top.as_ref());
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+/// Warns about certificates in the (already ordered) file that are not part of the leaf's
+/// chain, and when the leaf's issuer is absent (fine if it is a root every client trusts).
 fn check_chain_order(path: &Path, chain: &[CertificateDer<'_>]) {
     use x509_parser::prelude::*;
     let parsed: Vec<X509Certificate<'_>> = chain
@@ -122,19 +151,17 @@ fn check_chain_order(path: &Path, chain: &[CertificateDer<'_>]) {
         if pair[0].issuer() != pair[1].subject() {
             tracing::warn!(
                 cert = %path.display(),
-                certificate = %pair[0].subject(),
-                next = %pair[1].subject(),
-                "the certificate chain is out of order: each certificate must be followed by its issuer (leaf first)"
+                certificate = %pair[1].subject(),
+                "the certificate file holds a certificate that did not issue the one before it; it is served but clients will ignore it (remove it from the file)"
             );
             return;
         }
     }
-    if let Some(last) = parsed.last() {
-        let leaf_self_signed = parsed.len() == 1 && last.subject() == last.issuer();
-        if !leaf_self_signed && last.subject() != last.issuer() && parsed.len() == 1 {
+    if let [only] = parsed.as_slice() {
+        if only.subject() != only.issuer() {
             tracing::warn!(
                 cert = %path.display(),
-                issuer = %last.issuer(),
+                issuer = %only.issuer(),
                 "the chain holds only the leaf: its issuer is missing (fine if that is a root clients trust; otherwise append the intermediate)"
             );
         }
@@ -146,6 +173,7 @@ fn check_leaf(
     path: &Path,
     leaf: &CertificateDer<'_>,
     cname: &str,
+    name: &ServerName<'_>,
 ) -> Result<CertSummary, TlsError> {
     use x509_parser::prelude::*;
     let bad = |reason: String| TlsError::BadCertificate { path: path.into(), reason };
@@ -165,18 +193,26 @@ fn check_leaf(
         });
     }
     let mut sans = Vec::new();
+    let mut ip_sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
-        for name in &ext.value.general_names {
-            if let GeneralName::DNSName(dns) = name {
-                sans.push(dns.to_string());
+        for general in &ext.value.general_names {
+            match general {
+                GeneralName::DNSName(dns) => sans.push(dns.to_string()),
+                GeneralName::IPAddress(bytes) => ip_sans.push(ip_text(bytes)),
+                _ => {}
             }
         }
     }
-    if !sans.iter().any(|s| s.eq_ignore_ascii_case(cname)) {
+    if !names::covers(leaf, name) {
+        let listed: Vec<String> = sans
+            .iter()
+            .map(|d| format!("DNS:{d}"))
+            .chain(ip_sans.iter().map(|i| format!("IP:{i}")))
+            .collect();
         return Err(TlsError::CnameMismatch {
             path: path.into(),
             cname: cname.to_string(),
-            sans: if sans.is_empty() { "none".into() } else { sans.join(", ") },
+            sans: if listed.is_empty() { "no subjectAltName".into() } else { listed.join(", ") },
         });
     }
     let self_signed = cert.subject() == cert.issuer();
@@ -196,6 +232,7 @@ fn check_leaf(
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         sans,
+        ip_sans,
         not_before: validity.not_before.to_string(),
         not_after: validity.not_after.to_string(),
         not_after_unix: not_after,
@@ -205,5 +242,19 @@ fn check_leaf(
         cname: cname.to_string(),
         cert_pem: PathBuf::new(),
         key_pem: PathBuf::new(),
+        trust_pem: String::new(),
     })
+}
+
+/// An IP SAN's octets as text (4 or 16 bytes).
+fn ip_text(bytes: &[u8]) -> String {
+    match bytes.len() {
+        4 => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+        16 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(bytes);
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+        _ => format!("{bytes:02x?}"),
+    }
 }
