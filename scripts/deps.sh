@@ -10,8 +10,11 @@ set -euo pipefail
 # target runs on PoCL, OpenCL on the CPU, where there is no GPU), clinfo (to see what it found),
 # XRT (the FPGA target's runtime, driven through its no-op shim where there is no card; its
 # headers and libclang only for the test that regenerates the bindings).
+# python3-venv and nodejs: the client interop tests drive Python clients (requests, httpx,
+# tritonclient) from a virtual environment, and Node.js's https module.
 packages=(build-essential pkg-config openssl util-linux curl ca-certificates systemd dpkg-dev lintian python3
-    ocl-icd-libopencl1 pocl-opencl-icd clinfo libxrt1 libxrt-dev uuid-dev libclang-dev)
+    python3-venv ocl-icd-libopencl1 pocl-opencl-icd clinfo libxrt1 libxrt-dev uuid-dev libclang-dev)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,4 +32,18 @@ if command -v rustup >/dev/null 2>&1; then
     for c in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
     done
+fi
+
+# The Python clients of the interop tests, in their own virtual environment (re-made when
+# tests/clients/requirements.txt changes). Tests find it through EDGESERVE_PY_CLIENTS.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${EDGESERVE_PY_CLIENTS:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeserve/py-clients}"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$here/tests/clients/requirements.txt" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing the Python test clients into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/clients/requirements.txt" </dev/null
+    echo "$want" >"$stamp"
 fi

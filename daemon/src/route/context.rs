@@ -6,7 +6,7 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::error::{render, ErrorBody};
+use crate::error::{render, ErrorBody, ErrorFormat};
 
 /// The id of the request being served, echoed in `x-request-id`.
 #[derive(Debug, Clone)]
@@ -31,13 +31,15 @@ fn client_request_id(req: &Request) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
-/// Sets the request id, and renders an [`ErrorBody`] left by a handler as SPEC §5's JSON.
+/// Sets the request id, and renders an [`ErrorBody`] left by a handler as SPEC §5's JSON (the
+/// Open Inference Protocol's form on `/v2/...`, the seed's elsewhere).
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    let format = ErrorFormat::for_path(req.uri().path());
     let mut response = next.run(req).await;
     if let Some(err) = response.extensions_mut().remove::<ErrorBody>() {
-        let body = render(&err, &id).to_string();
+        let body = render(&err, &id, format).to_string();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

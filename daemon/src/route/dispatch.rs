@@ -154,7 +154,13 @@ pub async fn accept(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<Accepted, ApiError> {
-    let endpoint = admit(l, call, headers)?;
+    let endpoint = match admit(l, call, headers) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            super::body::drain(body).await;
+            return Err(e);
+        }
+    };
     let limit = l.app.settings.limits.max_body_bytes;
     let (value, binary) =
         super::body::read_payload(headers, body, limit, l.app.request_timeout()).await?;

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod certificates;
+mod clients;
 mod config_errors;
 mod control;
 mod fpga;

@@ -99,7 +99,8 @@ async fn metadata_ready_and_infer() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     let err: Value = resp.json().await.unwrap();
-    assert_eq!(err["error"]["message"], "input b: expected datatype INT64, got FP32");
+    assert_eq!(err["error"], "input b: expected datatype INT64, got FP32");
+    assert_eq!(err["code"], "InvalidInput");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,10 +162,10 @@ async fn binary_tensor_extension_in_and_out() {
     let resp = send(header.clone(), a_bytes[..40].to_vec()).await.unwrap();
     assert_eq!(resp.status(), 400);
     let err: Value = resp.json().await.unwrap();
-    assert_eq!(err["error"]["message"], "input a: binary data has 40 bytes left, 60 declared");
+    assert_eq!(err["error"], "input a: binary data has 40 bytes left, 60 declared");
     let mut extra = a_bytes.clone();
     extra.extend_from_slice(&[0; 4]);
     let resp = send(header, extra).await.unwrap();
     let err: Value = resp.json().await.unwrap();
-    assert_eq!(err["error"]["message"], "binary data has 4 bytes no input declares");
+    assert_eq!(err["error"], "binary data has 4 bytes no input declares");
 }
