@@ -230,6 +230,29 @@ def unsupported():
     onnx.save(model, os.path.join(folder, "model.onnx"))
 
 
+def cannot_run():
+    """Loads, but cannot run at batch 1: it takes row 5 of x [N, 4], which exists only from a
+    batch of 6 on. The deployment's test inference at load (zeros at batch 1, then at the
+    largest batch) must refuse it (SPEC §2) instead of serving only errors."""
+    nodes = [helper.make_node("Gather", ["x", "row"], ["y"], axis=0, name="pick_row")]
+    graph = helper.make_graph(
+        nodes, "cannot_run",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        [init("row", np.array(5, dtype=np.int64))],
+    )
+    save_plain("cannot_run", graph)
+
+
+def save_plain(name, graph):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="edgeserve-examples")
+    model.ir_version = IR_VERSION
+    folder = os.path.join(HERE, name)
+    os.makedirs(folder, exist_ok=True)
+    onnx.save(model, os.path.join(folder, "model.onnx"))
+
+
 def tensor_json(array):
     dtype = {"float32": "f32", "float64": "f64", "int64": "i64", "int32": "i32",
              "uint8": "u8", "bool": "bool"}[array.dtype.name]
@@ -255,7 +278,12 @@ def write_reference(path, make_inputs):
 
 
 if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] == ["cannot_run"]:
+        cannot_run()
+        sys.exit(0)
     for build in (mlp, cnn, two_inputs, sklearn_forest, heavy, ops_tour):
         write_reference(*build())
     unsupported()
+    cannot_run()
     print("example models and onnxruntime references written under", HERE)

@@ -108,16 +108,25 @@ impl DeviceInfo {
     }
 }
 
-/// A model artifact on disk: the folder of one registered model version.
+/// A model artifact on disk: the folder of one registered model version, or an ONNX file
+/// (with any external data files beside it) that is not yet registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelArtifact {
     dir: PathBuf,
+    onnx: Option<PathBuf>,
 }
 
 impl ModelArtifact {
     /// The artifact stored in `dir` (`model.onnx`, or `model.xclbin` + `kernel.toml`).
     pub fn new(dir: impl Into<PathBuf>) -> ModelArtifact {
-        ModelArtifact { dir: dir.into() }
+        ModelArtifact { dir: dir.into(), onnx: None }
+    }
+
+    /// An ONNX model file of any name; its folder holds the files it references.
+    pub fn onnx_file(path: impl Into<PathBuf>) -> ModelArtifact {
+        let path = path.into();
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        ModelArtifact { dir, onnx: Some(path) }
     }
 
     /// The folder holding the artifact's files.
@@ -127,7 +136,12 @@ impl ModelArtifact {
 
     /// The ONNX graph, for backends that take one.
     pub fn onnx_path(&self) -> PathBuf {
-        self.dir.join("model.onnx")
+        self.onnx.clone().unwrap_or_else(|| self.dir.join("model.onnx"))
+    }
+
+    /// Whether the artifact is an FPGA package (`model.xclbin`) rather than an ONNX model.
+    pub fn is_fpga_package(&self) -> bool {
+        self.onnx.is_none() && self.dir.join("model.xclbin").exists()
     }
 }
 
@@ -156,6 +170,11 @@ pub trait Backend: Send + Sync {
 
     /// The devices of this backend, including unavailable ones with their reason.
     fn devices(&self) -> Vec<DeviceInfo>;
+
+    /// Checks, without a device, whether this backend can run `artifact`: `Ok(Some(signature))`
+    /// when checking yields it, `Ok(None)` when only a load on a device would, or the error
+    /// naming the first thing the backend lacks (e.g. [`AccelError::UnsupportedOp`]).
+    fn inspect(&self, artifact: &ModelArtifact) -> Result<Option<Signature>, AccelError>;
 
     /// Loads an artifact onto a device, validating everything that can be checked at load.
     /// Each call makes an independent instance, with its own buffers.

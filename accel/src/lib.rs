@@ -10,12 +10,14 @@ pub mod cpu;
 mod error;
 pub mod fpga;
 pub mod gpu;
+mod inspect;
 mod registry;
 mod signature;
 mod tensor;
 
 pub use backend::{Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Target};
 pub use error::{AccelError, ErrorKind};
+pub use inspect::{ArtifactFile, Inspection, TargetFit};
 pub use registry::Backends;
-pub use signature::{format_shape, format_shape_of, Signature, TensorSpec, DYNAMIC};
+pub use signature::{format_shape, format_shape_of, Signature, TensorSpec, ZipMapLabels, DYNAMIC};
 pub use tensor::{DType, Tensor, TensorData};

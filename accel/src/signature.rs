@@ -61,14 +61,59 @@ pub fn format_shape(shape: &[i64]) -> String {
     format!("[{}]", dims.join(","))
 }
 
+/// The class labels of a ZipMap output (ONNX-ML `ZipMap`): the output tensor holds one
+/// probability per label and row (f32 `[batch, labels]`), which clients receive as one
+/// `{label: probability}` object per row (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ZipMapLabels {
+    Int64(Vec<i64>),
+    Strings(Vec<String>),
+}
+
+impl ZipMapLabels {
+    /// The labels as the JSON object keys clients see (integers written as strings).
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            ZipMapLabels::Int64(l) => l.iter().map(i64::to_string).collect(),
+            ZipMapLabels::Strings(l) => l.clone(),
+        }
+    }
+}
+
 /// The inputs and outputs of a loaded model, in the order `run` takes and returns them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signature {
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
+    /// Outputs that are ZipMaps, by output name, with their labels.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub zipmaps: std::collections::BTreeMap<String, ZipMapLabels>,
 }
 
 impl Signature {
+    /// Inputs of zeros (false, empty text) at batch size `batch`: dynamic dimensions past the
+    /// batch are 1. The deployment's test inference at load runs them (SPEC §2).
+    pub fn zeros(&self, batch: usize) -> Result<Vec<Tensor>, AccelError> {
+        self.inputs
+            .iter()
+            .map(|spec| {
+                let shape: Vec<usize> = spec
+                    .shape
+                    .iter()
+                    .enumerate()
+                    .map(|(axis, &d)| match (axis, d) {
+                        (0, DYNAMIC) => batch,
+                        (_, d) if d < 0 => 1,
+                        (_, d) => d as usize,
+                    })
+                    .collect();
+                let n: usize = shape.iter().product();
+                Tensor::new(shape, crate::TensorData::zeros(spec.dtype, n))
+            })
+            .collect()
+    }
+
     /// The input with this name.
     pub fn input(&self, name: &str) -> Option<&TensorSpec> {
         self.inputs.iter().find(|s| s.name == name)
@@ -141,6 +186,7 @@ mod tests {
                 TensorSpec { name: "b".into(), dtype: DType::F32, shape: vec![-1, 1] },
             ],
             outputs: vec![],
+            zipmaps: Default::default(),
         };
         let a = Tensor::new(vec![2, 1], TensorData::F32(vec![0.0; 2])).unwrap();
         let b = Tensor::new(vec![3, 1], TensorData::F32(vec![0.0; 3])).unwrap();

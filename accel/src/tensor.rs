@@ -16,6 +16,10 @@ pub enum DType {
     I32,
     U8,
     Bool,
+    /// IEEE 754 half precision (ONNX FLOAT16, OIP FP16).
+    F16,
+    /// UTF-8 text (ONNX STRING, OIP BYTES).
+    Str,
 }
 
 impl DType {
@@ -28,16 +32,20 @@ impl DType {
             DType::I32 => "i32",
             DType::U8 => "u8",
             DType::Bool => "bool",
+            DType::F16 => "f16",
+            DType::Str => "str",
         }
     }
 
     /// Parses the short name (`f32`, `i64`, ...).
-    /// Bytes one element takes (BOOL: one byte).
+    /// Bytes one element takes (BOOL: one byte; STR: 0, its elements vary in length).
     pub fn size(self) -> usize {
         match self {
             DType::F64 | DType::I64 => 8,
             DType::F32 | DType::I32 => 4,
+            DType::F16 => 2,
             DType::U8 | DType::Bool => 1,
+            DType::Str => 0,
         }
     }
 
@@ -49,6 +57,8 @@ impl DType {
             "i32" => DType::I32,
             "u8" => DType::U8,
             "bool" => DType::Bool,
+            "f16" => DType::F16,
+            "str" => DType::Str,
             _ => return None,
         })
     }
@@ -69,9 +79,25 @@ pub enum TensorData {
     I32(Vec<i32>),
     U8(Vec<u8>),
     Bool(Vec<bool>),
+    F16(Vec<half::f16>),
+    Str(Vec<String>),
 }
 
 impl TensorData {
+    /// `n` zeros (false) of `dtype`.
+    pub fn zeros(dtype: DType, n: usize) -> TensorData {
+        match dtype {
+            DType::F32 => TensorData::F32(vec![0.0; n]),
+            DType::F64 => TensorData::F64(vec![0.0; n]),
+            DType::I64 => TensorData::I64(vec![0; n]),
+            DType::I32 => TensorData::I32(vec![0; n]),
+            DType::U8 => TensorData::U8(vec![0; n]),
+            DType::Bool => TensorData::Bool(vec![false; n]),
+            DType::F16 => TensorData::F16(vec![half::f16::ZERO; n]),
+            DType::Str => TensorData::Str(vec![String::new(); n]),
+        }
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         match self {
@@ -81,6 +107,8 @@ impl TensorData {
             TensorData::I32(_) => DType::I32,
             TensorData::U8(_) => DType::U8,
             TensorData::Bool(_) => DType::Bool,
+            TensorData::F16(_) => DType::F16,
+            TensorData::Str(_) => DType::Str,
         }
     }
 
@@ -93,6 +121,8 @@ impl TensorData {
             TensorData::I32(v) => v.len(),
             TensorData::U8(v) => v.len(),
             TensorData::Bool(v) => v.len(),
+            TensorData::F16(v) => v.len(),
+            TensorData::Str(v) => v.len(),
         }
     }
 
@@ -101,7 +131,8 @@ impl TensorData {
         self.len() == 0
     }
 
-    /// The elements as little-endian bytes (BOOL: one byte, 0 or 1).
+    /// The elements as little-endian bytes (BOOL: one byte, 0 or 1; STR: each element as a
+    /// 4-byte little-endian length and its UTF-8 bytes, the Open Inference Protocol's BYTES).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
@@ -110,12 +141,24 @@ impl TensorData {
             TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U8(v) => v.clone(),
             TensorData::Bool(v) => v.iter().map(|b| u8::from(*b)).collect(),
+            TensorData::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::Str(v) => {
+                let mut out = Vec::new();
+                for s in v {
+                    out.extend((s.len() as u32).to_le_bytes());
+                    out.extend(s.as_bytes());
+                }
+                out
+            }
         }
     }
 
     /// Reads little-endian `bytes` as elements of `dtype`; the length must be a whole number
     /// of elements and BOOL bytes 0 or 1.
     pub fn from_le_bytes(bytes: &[u8], dtype: DType) -> Result<TensorData, String> {
+        if dtype == DType::Str {
+            return strings_from_bytes(bytes).map(TensorData::Str);
+        }
         let size = dtype.size();
         if !bytes.len().is_multiple_of(size) {
             return Err(format!("{} bytes is not a whole number of {dtype} elements", bytes.len()));
@@ -129,6 +172,8 @@ impl TensorData {
             DType::I64 => TensorData::I64(each(bytes, i64::from_le_bytes)),
             DType::I32 => TensorData::I32(each(bytes, i32::from_le_bytes)),
             DType::U8 => TensorData::U8(bytes.to_vec()),
+            DType::F16 => TensorData::F16(each(bytes, half::f16::from_le_bytes)),
+            DType::Str => return strings_from_bytes(bytes).map(TensorData::Str),
             DType::Bool => {
                 if let Some(i) = bytes.iter().position(|b| *b > 1) {
                     return Err(format!("BOOL element {i} is {}, expected 0 or 1", bytes[i]));
@@ -137,6 +182,29 @@ impl TensorData {
             }
         })
     }
+}
+
+/// Reads length-prefixed UTF-8 strings (4-byte little-endian length, then the bytes).
+fn strings_from_bytes(mut bytes: &[u8]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes
+            .split_first_chunk::<4>()
+            .ok_or_else(|| format!("BYTES element {} has a truncated length", out.len()))?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > rest.len() {
+            return Err(format!(
+                "BYTES element {} declares {len} bytes, {} left",
+                out.len(),
+                rest.len()
+            ));
+        }
+        let text = std::str::from_utf8(&rest[..len])
+            .map_err(|_| format!("BYTES element {} is not UTF-8 text", out.len()))?;
+        out.push(text.to_string());
+        bytes = &rest[len..];
+    }
+    Ok(out)
 }
 
 /// A dense, row-major tensor on the host.

@@ -92,11 +92,11 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     std::fs::create_dir_all(&state_dir)
         .map_err(|source| DaemonError::StateDir { path: state_dir.clone(), source })?;
     let store = Arc::new(Store::open(&state_dir, &options.master_key)?);
-    provision::apply(&settings, &store, &options.base_dir)?;
     let backends = Backends::builtin_with(
         Some(&state_dir.join("cache")),
         std::time::Duration::from_millis(settings.limits.request_timeout_ms),
     );
+    provision::apply(&settings, &store, &backends, &options.base_dir)?;
     let table = crate::deploy::build_table(store.clone(), backends.clone()).await?;
     let app = Arc::new(AppState::new(settings, store, backends, table));
     if let Some(state) = tls_state {

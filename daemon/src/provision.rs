@@ -9,8 +9,8 @@ use edgeserve_accel::Target;
 use crate::auth::keys;
 use crate::config::Settings;
 use crate::store::{
-    now_rfc3339, AuthMode, DeploymentRecord, EndpointRecord, ModelRecord, ModelRepository,
-    NetworkAccess, Store, StoreError, Transport,
+    now_rfc3339, AuthMode, DeploymentRecord, EndpointRecord, ModelRepository, NetworkAccess, Store,
+    StoreError, Transport,
 };
 
 /// Why the declared state could not be applied.
@@ -26,7 +26,12 @@ pub enum ProvisionError {
 }
 
 /// Writes every declaration into the store; relative model paths are taken from `base_dir`.
-pub fn apply(settings: &Settings, store: &Store, base_dir: &Path) -> Result<(), ProvisionError> {
+pub fn apply(
+    settings: &Settings,
+    store: &Store,
+    backends: &edgeserve_accel::Backends,
+    base_dir: &Path,
+) -> Result<(), ProvisionError> {
     let repo = ModelRepository::new(&settings.daemon.state_dir);
     for m in &settings.models {
         let fail = |reason: String| ProvisionError::Model {
@@ -39,8 +44,9 @@ pub fn apply(settings: &Settings, store: &Store, base_dir: &Path) -> Result<(), 
         match existing {
             Some(record) => {
                 if source.exists() {
+                    let files = backends.inspect(&source).map_err(|e| fail(e.to_string()))?.files;
                     let (sha, _) =
-                        ModelRepository::digest(&source).map_err(|e| fail(e.to_string()))?;
+                        ModelRepository::digest(&files).map_err(|e| fail(e.to_string()))?;
                     if sha != record.sha256 {
                         return Err(fail(format!(
                             "{} differs from the registered version; declare a new version instead of changing this one",
@@ -50,28 +56,10 @@ pub fn apply(settings: &Settings, store: &Store, base_dir: &Path) -> Result<(), 
                 }
             }
             None => {
-                // An FPGA package is checked before it is stored (ONNX models are checked
-                // when a deployment loads them).
-                let signature = if source.join("model.xclbin").exists() {
-                    let artifact = edgeserve_accel::ModelArtifact::new(&source);
-                    Some(
-                        edgeserve_accel::fpga::check_package(&artifact)
-                            .map_err(|e| fail(e.to_string()))?,
-                    )
-                } else {
-                    None
-                };
-                let stored =
-                    repo.store(&m.name, &m.version, &source).map_err(|e| fail(e.to_string()))?;
-                store.put_model(&ModelRecord {
-                    name: m.name.clone(),
-                    version: m.version.clone(),
-                    dir: stored.dir,
-                    sha256: stored.sha256,
-                    size_bytes: stored.size_bytes,
-                    created_at: now_rfc3339(),
-                    signature,
-                })?;
+                let record =
+                    crate::manage::models::admit(backends, &repo, &m.name, &m.version, &source)
+                        .map_err(fail)?;
+                store.put_model(&record)?;
                 tracing::info!(model = %format!("{}:{}", m.name, m.version), "model registered from config");
             }
         }

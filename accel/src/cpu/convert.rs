@@ -13,6 +13,8 @@ pub(super) fn dtype_of(dt: DatumType) -> Option<DType> {
         DatumType::I32 => DType::I32,
         DatumType::U8 => DType::U8,
         DatumType::Bool => DType::Bool,
+        DatumType::F16 => DType::F16,
+        DatumType::String => DType::Str,
         _ => return None,
     })
 }
@@ -28,6 +30,12 @@ pub(super) fn to_tract(tensor: Tensor) -> Result<TValue, AccelError> {
         TensorData::I32(v) => T::from_shape(&shape, v),
         TensorData::U8(v) => T::from_shape(&shape, v),
         TensorData::Bool(v) => T::from_shape(&shape, v),
+        TensorData::F16(v) => T::from_shape(&shape, v),
+        TensorData::Str(v) => {
+            tract_onnx::prelude::tract_ndarray::ArrayD::from_shape_vec(shape.clone(), v.clone())
+                .map(T::from)
+                .map_err(|e| tract_onnx::prelude::TractError::msg(e.to_string()))
+        }
     };
     t.map(TValue::from).map_err(|e| AccelError::InvalidInput(format!("{e:#}")))
 }
@@ -43,6 +51,10 @@ pub(super) fn from_tract(value: &TValue) -> Result<Tensor, AccelError> {
         DatumType::I32 => TensorData::I32(view.as_slice::<i32>().map_err(internal)?.to_vec()),
         DatumType::U8 => TensorData::U8(view.as_slice::<u8>().map_err(internal)?.to_vec()),
         DatumType::Bool => TensorData::Bool(view.as_slice::<bool>().map_err(internal)?.to_vec()),
+        DatumType::F16 => {
+            TensorData::F16(view.as_slice::<tract_onnx::prelude::f16>().map_err(internal)?.to_vec())
+        }
+        DatumType::String => TensorData::Str(view.as_slice::<String>().map_err(internal)?.to_vec()),
         other => {
             return Err(AccelError::Unsupported { what: format!("output dtype {other:?}") });
         }

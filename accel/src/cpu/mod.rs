@@ -1,20 +1,24 @@
-//! The CPU backend: ONNX models run by tract, optimised once at load with a symbolic batch.
+//! The CPU backend: ONNX models as exporters write them, run by tract. A model is optimised once
+//! at load with a symbolic batch; graphs whose shape arithmetic needs a concrete batch get one
+//! plan per batch size instead (see `plan`).
 
 mod convert;
 mod host;
+mod ml;
+mod plan;
+pub mod proto;
 
 use std::sync::Arc;
 
-use tract_onnx::prelude::{
-    Framework, InferenceModelExt, IntoRunnable, TypedModel, TypedSimplePlan,
-};
+use tract_onnx::prelude::{InferenceModelExt, IntoRunnable, TDim, TypedModel};
 
 use crate::{
     AccelError, Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Signature, Target,
     Tensor, TensorSpec,
 };
+use plan::{Plans, RunError};
 
-/// Runs ONNX graphs (including the ONNX-ML ops tract implements) on the host CPU.
+/// Runs ONNX graphs (with the `ai.onnx.ml` domain) on the host CPU.
 #[derive(Debug, Default)]
 pub struct CpuBackend;
 
@@ -38,6 +42,16 @@ impl Backend for CpuBackend {
         vec![host::describe()]
     }
 
+    /// Loads the model on the host (the CPU needs no device) and returns its signature.
+    fn inspect(&self, artifact: &ModelArtifact) -> Result<Option<Signature>, AccelError> {
+        if artifact.is_fpga_package() {
+            return Err(AccelError::Unsupported {
+                what: "FPGA packages (model.xclbin) on the cpu target".into(),
+            });
+        }
+        Ok(Some(CpuModel::load(artifact)?.signature))
+    }
+
     fn load(
         &self,
         artifact: &ModelArtifact,
@@ -54,23 +68,39 @@ impl Backend for CpuBackend {
     }
 }
 
-/// An ONNX model optimised by tract. Plans are immutable: `run` needs no lock.
+/// An ONNX model optimised by tract.
 pub struct CpuModel {
-    plan: Arc<TypedSimplePlan>,
+    plans: Plans,
     signature: Signature,
 }
 
+/// The tract ONNX front end with edgeserve's `ai.onnx.ml` ops registered.
+fn onnx() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    ml::register(&mut onnx);
+    onnx
+}
+
 impl CpuModel {
-    /// Parses, checks, types and optimises the artifact's `model.onnx`.
+    /// Parses, checks, types and optimises the artifact's `model.onnx` (with its external data
+    /// files, from the artifact's folder). Errors: [`AccelError::ArtifactUnreadable`],
+    /// [`AccelError::InvalidModel`], [`AccelError::UnsupportedOp`] naming the op and node.
     pub fn load(artifact: &ModelArtifact) -> Result<CpuModel, AccelError> {
         let path = artifact.onnx_path();
-        let bytes = std::fs::read(&path)
-            .map_err(|source| AccelError::ArtifactUnreadable { path: path.clone(), source })?;
         let invalid = |e: tract_onnx::prelude::TractError| AccelError::InvalidModel {
             path: path.clone(),
             reason: format!("{e:#}"),
         };
-        let model = tract_onnx::onnx().model_for_read(&mut bytes.as_slice()).map_err(invalid)?;
+        let file = proto::read(&path)?;
+        let dir = artifact.dir().to_str().map(str::to_string);
+        let parsed = onnx().parse(&file.proto, dir.as_deref()).map_err(invalid)?;
+        if let Some(name) = parsed.unresolved_inputs.first() {
+            return Err(AccelError::InvalidModel {
+                path: path.clone(),
+                reason: format!("node input {name} is produced by no node, input or initializer"),
+            });
+        }
+        let model = parsed.model;
         // tract keeps ops it does not know as placeholders: refuse them here, by name.
         for node in model.nodes() {
             let op = node.op.name();
@@ -81,11 +111,35 @@ impl CpuModel {
                 });
             }
         }
-        let typed = model.into_typed().map_err(invalid)?;
-        let signature = signature_of(&typed)?;
-        let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(invalid)?;
+        let decluttered = model.into_typed().and_then(|m| m.into_decluttered()).map_err(invalid)?;
+        let mut signature = signature_of(&decluttered)?;
+        signature.zipmaps = file.zipmaps.clone();
+        let batch = batch_symbol(&decluttered);
+        let plan = decluttered
+            .clone()
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(invalid)?;
+        let plans = match batch {
+            // Kept so a graph that needs a concrete batch can still be planned per batch size.
+            Some(batch) => Plans::PerBatchFallback {
+                symbolic: plan,
+                decluttered: Arc::new(decluttered),
+                batch,
+            },
+            None => Plans::Symbolic(plan),
+        };
         tracing::debug!(path = %path.display(), "cpu model optimised");
-        Ok(CpuModel { plan, signature })
+        Ok(CpuModel { plans, signature })
+    }
+}
+
+/// The symbol of the first input's first dimension (the batch), when it is one.
+fn batch_symbol(model: &TypedModel) -> Option<tract_onnx::prelude::Symbol> {
+    let fact = model.input_fact(0).ok()?;
+    match fact.shape.iter().next()? {
+        TDim::Sym(s) => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -114,7 +168,7 @@ fn signature_of(model: &TypedModel) -> Result<Signature, AccelError> {
             .unwrap_or_else(|| model.node(outlet.node).name.clone());
         outputs.push(spec(name, model.output_fact(ix).map_err(internal)?)?);
     }
-    Ok(Signature { inputs, outputs })
+    Ok(Signature { inputs, outputs, zipmaps: Default::default() })
 }
 
 impl LoadedModel for CpuModel {
@@ -123,12 +177,26 @@ impl LoadedModel for CpuModel {
     }
 
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
-        self.signature.check_inputs(&inputs)?;
-        let values = inputs.into_iter().map(convert::to_tract).collect::<Result<_, _>>()?;
-        let outputs = self
-            .plan
-            .run(values)
-            .map_err(|e| AccelError::Internal(format!("tract run failed: {e:#}")))?;
+        let batch = self.signature.check_inputs(&inputs)?;
+        let values: tract_onnx::prelude::TVec<_> =
+            inputs.into_iter().map(convert::to_tract).collect::<Result<_, _>>()?;
+        // tract indexes some tensors unchecked (e.g. Gather beyond the axis): a panic there is
+        // this request's failure, never the worker's.
+        let plans = &mut self.plans;
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plans.run(batch, values)))
+                .map_err(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown cause".into());
+                    AccelError::Internal(format!("tract run failed: the model panicked ({what})"))
+                })?;
+        let outputs = ran.map_err(|e| match e {
+            RunError::Tract(e) => AccelError::Internal(format!("tract run failed: {e:#}")),
+            RunError::Accel(e) => e,
+        })?;
         outputs.iter().map(convert::from_tract).collect()
     }
 }

@@ -210,6 +210,7 @@ impl Manifest {
         Signature {
             inputs: self.inputs.iter().map(spec).collect(),
             outputs: self.outputs.iter().map(spec).collect(),
+            zipmaps: Default::default(),
         }
     }
 }

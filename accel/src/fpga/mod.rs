@@ -216,6 +216,17 @@ impl Backend for FpgaBackend {
         devices
     }
 
+    fn inspect(&self, artifact: &ModelArtifact) -> Result<Option<crate::Signature>, AccelError> {
+        if !artifact.is_fpga_package() {
+            return Err(AccelError::Unsupported {
+                what: "ONNX models on the fpga target: it runs packages of model.xclbin + \
+                       kernel.toml"
+                    .into(),
+            });
+        }
+        check_package(artifact).map(Some)
+    }
+
     fn load(
         &self,
         artifact: &ModelArtifact,

@@ -147,7 +147,7 @@ fn signature(graph: &Graph) -> Result<Signature, AccelError> {
                 .collect(),
         })
         .collect();
-    Ok(Signature { inputs, outputs })
+    Ok(Signature { inputs, outputs, zipmaps: Default::default() })
 }
 
 impl Backend for GpuBackend {
@@ -158,6 +158,20 @@ impl Backend for GpuBackend {
     fn probe(&self) -> Result<(), AccelError> {
         platform::enumerate()?;
         self.check_cache()
+    }
+
+    /// Reads the graph and checks every op lowers; the signature needs a device (`Ok(None)`).
+    fn inspect(&self, artifact: &ModelArtifact) -> Result<Option<Signature>, AccelError> {
+        if artifact.is_fpga_package() {
+            return Err(AccelError::Unsupported {
+                what: "FPGA packages (model.xclbin) on the gpu target".into(),
+            });
+        }
+        let graph = Graph::load(&artifact.onnx_path())?;
+        if let Some(node) = graph.nodes.iter().find(|n| !lower::supports(n)) {
+            return Err(AccelError::UnsupportedOp { op: node.op.clone(), node: node.name.clone() });
+        }
+        Ok(None)
     }
 
     fn devices(&self) -> Vec<DeviceInfo> {

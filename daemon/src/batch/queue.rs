@@ -82,7 +82,11 @@ mod tests {
 
     fn gate(barrier: &Arc<Barrier>, panic: bool) -> Box<dyn LoadedModel> {
         let spec = TensorSpec { name: "x".into(), dtype: DType::F32, shape: vec![-1] };
-        let sig = Signature { inputs: vec![spec.clone()], outputs: vec![spec] };
+        let sig = Signature {
+            inputs: vec![spec.clone()],
+            outputs: vec![spec],
+            zipmaps: Default::default(),
+        };
         Box::new(Gate { sig, gate: barrier.clone(), panic })
     }
 

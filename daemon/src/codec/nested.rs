@@ -1,6 +1,6 @@
 //! JSON arrays ↔ tensors: nested arrays in a tensor's shape, leaves converted to its dtype.
 
-use edgeserve_accel::{format_shape_of, DType, Tensor, TensorData, TensorSpec};
+use edgeserve_accel::{format_shape_of, DType, Tensor, TensorData, TensorSpec, ZipMapLabels};
 use serde_json::Value;
 
 /// A JSON array tree's shape and leaves, checked to be rectangular.
@@ -95,6 +95,12 @@ pub fn leaves_to_data(leaves: &[&Value], dtype: DType) -> Result<TensorData, Str
             |v| v.as_bool().or_else(|| int(v).filter(|i| *i == 0 || *i == 1).map(|i| i == 1)),
             "true or false",
         )?),
+        DType::F16 => {
+            TensorData::F16(each(leaves, |v| v.as_f64().map(half::f16::from_f64), "a number")?)
+        }
+        DType::Str => {
+            TensorData::Str(each(leaves, |v| v.as_str().map(str::to_string), "a string")?)
+        }
     })
 }
 
@@ -144,6 +150,28 @@ pub fn flat_values(tensor: &Tensor) -> Vec<Value> {
         TensorData::I32(v) => v.iter().map(|&x| Value::from(x)).collect(),
         TensorData::U8(v) => v.iter().map(|&x| Value::from(x)).collect(),
         TensorData::Bool(v) => v.iter().map(|&x| Value::from(x)).collect(),
+        TensorData::F16(v) => v.iter().map(|&x| number(x.to_f64())).collect(),
+        TensorData::Str(v) => v.iter().map(|x| Value::from(x.as_str())).collect(),
+    }
+}
+
+/// A ZipMap output's rows (SPEC §2): one `{label: probability}` object per row of the
+/// `[batch, labels]` probabilities, label keys as strings.
+pub fn zipmap_rows(tensor: &Tensor, labels: &ZipMapLabels) -> Vec<Value> {
+    let keys = labels.keys();
+    let values = flat_values(tensor);
+    values
+        .chunks(keys.len().max(1))
+        .map(|row| Value::Object(keys.iter().cloned().zip(row.iter().cloned()).collect()))
+        .collect()
+}
+
+/// One output as JSON for people: ZipMap outputs as rows of `{label: probability}` objects,
+/// other tensors as nested arrays in their shape.
+pub fn output_to_json(name: &str, tensor: &Tensor, sig: &edgeserve_accel::Signature) -> Value {
+    match sig.zipmaps.get(name) {
+        Some(labels) => Value::Array(zipmap_rows(tensor, labels)),
+        None => tensor_to_nested(tensor),
     }
 }
 

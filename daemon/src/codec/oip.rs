@@ -5,7 +5,7 @@ use edgeserve_accel::{DType, Signature, Tensor, TensorSpec};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::nested::{flat_values, flatten, leaves_to_data};
+use super::nested::{flat_values, flatten, leaves_to_data, zipmap_rows};
 
 /// The protocol's name for a dtype.
 pub fn datatype(dtype: DType) -> &'static str {
@@ -16,6 +16,8 @@ pub fn datatype(dtype: DType) -> &'static str {
         DType::I32 => "INT32",
         DType::U8 => "UINT8",
         DType::Bool => "BOOL",
+        DType::F16 => "FP16",
+        DType::Str => "BYTES",
     }
 }
 
@@ -209,14 +211,27 @@ pub fn encode(
         .zip(outputs)
         .filter(|(spec, _)| wanted.is_none_or(|w| w.contains(&spec.name)))
         .map(|(spec, t)| {
-            let mut item =
-                json!({ "name": spec.name, "datatype": datatype(t.dtype()), "shape": t.shape() });
-            if request.all_binary || request.binary_outputs.contains(&spec.name) {
-                let bytes = super::binary::data_to_le_bytes(t.data());
+            let binary = request.all_binary || request.binary_outputs.contains(&spec.name);
+            // ZipMap outputs: BYTES, one JSON object per row (SPEC §5).
+            let zipmap = sig.zipmaps.get(&spec.name).map(|labels| zipmap_rows(t, labels));
+            let (datatype, shape) = match &zipmap {
+                Some(rows) => ("BYTES", vec![rows.len()]),
+                None => (datatype(t.dtype()), t.shape().to_vec()),
+            };
+            let mut item = json!({ "name": spec.name, "datatype": datatype, "shape": shape });
+            let bytes = |t: &Tensor| match &zipmap {
+                Some(rows) => {
+                    edgeserve_accel::TensorData::Str(rows.iter().map(Value::to_string).collect())
+                        .to_le_bytes()
+                }
+                None => super::binary::data_to_le_bytes(t.data()),
+            };
+            if binary {
+                let bytes = bytes(t);
                 item["parameters"] = json!({ "binary_data_size": bytes.len() });
                 blobs.extend_from_slice(&bytes);
             } else {
-                item["data"] = Value::Array(flat_values(t));
+                item["data"] = Value::Array(zipmap.clone().unwrap_or_else(|| flat_values(t)));
             }
             item
         })
@@ -233,7 +248,16 @@ pub fn encode(
 pub fn metadata(model_name: &str, versions: &[String], sig: &Signature) -> Value {
     let specs = |list: &[TensorSpec]| -> Vec<Value> {
         list.iter()
-            .map(|s| json!({ "name": s.name, "datatype": datatype(s.dtype), "shape": s.shape }))
+            .map(|s| match sig.zipmaps.get(&s.name) {
+                // One JSON object per row, keyed by these labels (SPEC §5).
+                Some(labels) => json!({
+                    "name": s.name,
+                    "datatype": "BYTES",
+                    "shape": [s.shape.first().copied().unwrap_or(-1)],
+                    "parameters": { "content_type": "zipmap", "labels": labels.keys() },
+                }),
+                None => json!({ "name": s.name, "datatype": datatype(s.dtype), "shape": s.shape }),
+            })
             .collect()
     };
     json!({

@@ -4,7 +4,7 @@
 use edgeserve_accel::{Signature, Tensor};
 use serde_json::{Map, Value};
 
-use super::nested::{tensor_from_nested, tensor_to_nested};
+use super::nested::{output_to_json, tensor_from_nested};
 
 /// Reads a seed-style request into one tensor per model input, in signature order.
 pub fn decode(body: &Value, sig: &Signature) -> Result<Vec<Tensor>, String> {
@@ -44,14 +44,14 @@ pub fn decode(body: &Value, sig: &Signature) -> Result<Vec<Tensor>, String> {
 
 /// Writes outputs as the seed does: `result` for one output, `outputs` by name for several.
 pub fn encode(outputs: &[Tensor], sig: &Signature) -> Value {
-    if outputs.len() == 1 {
-        return serde_json::json!({ "result": tensor_to_nested(&outputs[0]) });
+    if let ([spec], [t]) = (sig.outputs.as_slice(), outputs) {
+        return serde_json::json!({ "result": output_to_json(&spec.name, t, sig) });
     }
     let by_name: Map<String, Value> = sig
         .outputs
         .iter()
         .zip(outputs)
-        .map(|(spec, t)| (spec.name.clone(), tensor_to_nested(t)))
+        .map(|(spec, t)| (spec.name.clone(), output_to_json(&spec.name, t, sig)))
         .collect();
     serde_json::json!({ "outputs": by_name })
 }

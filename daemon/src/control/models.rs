@@ -24,6 +24,7 @@ fn model_json(m: &ModelRecord) -> Value {
         "sizeBytes": m.size_bytes,
         "createdAt": m.created_at,
         "signature": m.signature,
+        "targets": m.targets,
     })
 }
 

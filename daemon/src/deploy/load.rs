@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use edgeserve_accel::{Backends, LoadOptions, ModelArtifact};
+use edgeserve_accel::{Backends, LoadOptions, LoadedModel, ModelArtifact};
 
 use super::{DeploymentState, LiveDeployment};
 use crate::batch::Runner;
@@ -28,8 +28,10 @@ pub async fn load_deployment(
             LoadOptions { device: r.device, max_batch_size: r.max_batch_size.max(1) as usize };
         let mut instances = Vec::new();
         for _ in 0..r.instance_count.max(1) {
-            instances
-                .push(backends.load(r.target, &artifact, &options).map_err(|e| e.to_string())?);
+            let mut instance =
+                backends.load(r.target, &artifact, &options).map_err(|e| e.to_string())?;
+            test_inference(instance.as_mut(), options.max_batch_size)?;
+            instances.push(instance);
         }
         Ok(instances)
     })
@@ -50,6 +52,36 @@ pub async fn load_deployment(
         }
     };
     LiveDeployment { record, state, requests: Default::default() }
+}
+
+/// Runs zeros of the signature at batch 1 and at the largest configured batch, so a model that
+/// loads but cannot run fails here, never after `Succeeded` (SPEC §2). Text inputs get empty
+/// strings, which a model may rightly refuse as an unknown category: for such models a failure
+/// is logged, not fatal.
+fn test_inference(model: &mut dyn LoadedModel, max_batch: usize) -> Result<(), String> {
+    let has_text = model.signature().inputs.iter().any(|s| s.dtype == edgeserve_accel::DType::Str);
+    match run_zeros(model, max_batch) {
+        Err(reason) if has_text => {
+            tracing::warn!(%reason, "the test inference with empty strings failed; serving anyway (the model takes text inputs)");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn run_zeros(model: &mut dyn LoadedModel, max_batch: usize) -> Result<(), String> {
+    let mut batches = vec![1];
+    if max_batch > 1 {
+        batches.push(max_batch);
+    }
+    for batch in batches {
+        let fail = |e: edgeserve_accel::AccelError| {
+            format!("the test inference at load (zeros at batch size {batch}) failed: {e}")
+        };
+        let inputs = model.signature().zeros(batch).map_err(fail)?;
+        model.run(inputs).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// Builds the routing table from the store, loading every deployment (in parallel; a failed

@@ -2,14 +2,38 @@
 
 use std::path::Path;
 
-use edgeserve_accel::{cpu::CpuModel, ErrorKind, LoadedModel, ModelArtifact};
+use edgeserve_accel::Backends;
 
 use super::ManageError;
 use crate::names;
 use crate::state::AppState;
 use crate::store::{now_rfc3339, ModelRecord, ModelRepository};
 
-/// Copies an artifact in as NAME:VERSION and records its sha256, size and signature.
+/// Inspects the artifact at `source` through the HAL, copies its files in as NAME:VERSION and
+/// returns the record to store (signature and target fit included). Blocking: a backend may
+/// load the model. The one path for CLI registrations and declared `[[model]]`s alike.
+pub fn admit(
+    backends: &Backends,
+    repo: &ModelRepository,
+    name: &str,
+    version: &str,
+    source: &Path,
+) -> Result<ModelRecord, String> {
+    let inspection = backends.inspect(source).map_err(|e| e.to_string())?;
+    let stored = repo.store(name, version, &inspection.files).map_err(|e| e.to_string())?;
+    Ok(ModelRecord {
+        name: name.to_string(),
+        version: version.to_string(),
+        dir: stored.dir,
+        sha256: stored.sha256,
+        size_bytes: stored.size_bytes,
+        created_at: now_rfc3339(),
+        signature: Some(inspection.signature),
+        targets: inspection.targets,
+    })
+}
+
+/// Registers the artifact at `path` (absolute, on the box) as NAME:VERSION (SPEC §6).
 pub async fn register(
     app: &AppState,
     name: &str,
@@ -33,46 +57,19 @@ pub async fn register(
             "model {name}:{version} is already registered; register a new version"
         )));
     }
-    let repo = ModelRepository::new(&app.settings.daemon.state_dir);
-    let stored =
-        repo.store(name, version, path).map_err(|e| ManageError::Invalid(e.to_string()))?;
-    let dir = stored.dir.clone();
-    let signature = tokio::task::spawn_blocking(move || {
-        if dir.join("model.xclbin").exists() {
-            // An FPGA package: the xclbin and kernel.toml are checked against each other.
-            return edgeserve_accel::fpga::check_package(&ModelArtifact::new(&dir))
-                .map(Some)
-                .map_err(|e| e.to_string());
-        }
-        if !dir.join("model.onnx").exists() {
-            return Ok(None);
-        }
-        match CpuModel::load(&ModelArtifact::new(&dir)) {
-            Ok(m) => Ok(Some(m.signature().clone())),
-            // Valid ONNX the CPU backend cannot run may still suit another target.
-            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
+    let backends = app.backends.clone();
+    let state_dir = app.settings.daemon.state_dir.clone();
+    let (n, v, p) = (name.to_string(), version.to_string(), path.to_path_buf());
+    let record = tokio::task::spawn_blocking(move || {
+        admit(&backends, &ModelRepository::new(&state_dir), &n, &v, &p)
     })
     .await
-    .unwrap_or_else(|e| Err(format!("inspecting the model panicked: {e}")));
-    let signature = match signature {
-        Ok(s) => s,
-        Err(reason) => {
-            let _ = repo.remove(name, version);
-            return Err(ManageError::Invalid(reason));
-        }
-    };
-    let record = ModelRecord {
-        name: name.to_string(),
-        version: version.to_string(),
-        dir: stored.dir,
-        sha256: stored.sha256,
-        size_bytes: stored.size_bytes,
-        created_at: now_rfc3339(),
-        signature,
-    };
-    app.store.put_model(&record)?;
+    .unwrap_or_else(|e| Err(format!("inspecting the model panicked: {e}")))
+    .map_err(ManageError::Invalid)?;
+    if let Err(e) = app.store.put_model(&record) {
+        let _ = ModelRepository::new(&app.settings.daemon.state_dir).remove(name, version);
+        return Err(e.into());
+    }
     tracing::info!(model = %format!("{name}:{version}"), sha256 = %record.sha256, "model registered");
     Ok(record)
 }

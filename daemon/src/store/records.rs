@@ -85,6 +85,9 @@ pub struct ModelRecord {
     pub size_bytes: u64,
     pub created_at: String,
     pub signature: Option<Signature>,
+    /// Which targets can run the model, and why not where one cannot (SPEC §2).
+    #[serde(default)]
+    pub targets: Vec<edgeserve_accel::TargetFit>,
 }
 
 /// An endpoint: a name clients score, its auth and its traffic split.

@@ -2,12 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use edgeserve_accel::ArtifactFile;
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
-
-/// Files an artifact folder may hold; anything else is not copied.
-const ARTIFACT_FILES: [&str; 3] = ["model.onnx", "model.xclbin", "kernel.toml"];
 
 /// The folder of registered model versions.
 pub struct ModelRepository {
@@ -27,16 +25,18 @@ impl ModelRepository {
         ModelRepository { root: state_dir.join("models") }
     }
 
-    /// Hashes an artifact (a folder, or a `model.onnx` file) without copying it.
-    pub fn digest(source: &Path) -> Result<(String, u64), StoreError> {
-        let files = artifact_files(source)?;
+    /// SHA-256 over the artifact's files (each name, length and content, in name order) and
+    /// their total size, without copying them.
+    pub fn digest(files: &[ArtifactFile]) -> Result<(String, u64), StoreError> {
+        let mut sorted: Vec<&ArtifactFile> = files.iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
         let mut hasher = Sha256::new();
         let mut size = 0;
-        for (name, path) in &files {
-            let bytes = std::fs::read(path).map_err(|e| {
-                StoreError::Repository(format!("cannot read {}: {e}", path.display()))
+        for f in sorted {
+            let bytes = std::fs::read(&f.source).map_err(|e| {
+                StoreError::Repository(format!("cannot read {}: {e}", f.source.display()))
             })?;
-            hasher.update(name.as_bytes());
+            hasher.update(f.name.to_string_lossy().as_bytes());
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(&bytes);
             size += bytes.len() as u64;
@@ -44,15 +44,16 @@ impl ModelRepository {
         Ok((hex(&hasher.finalize()), size))
     }
 
-    /// Copies an artifact in as NAME/VERSION, atomically: a half-copied version never appears.
+    /// Copies an artifact's files in as NAME/VERSION, atomically: a half-copied version never
+    /// appears. File names are relative paths inside the version folder (checked by the HAL's
+    /// inspection to stay inside it).
     pub fn store(
         &self,
         name: &str,
         version: &str,
-        source: &Path,
+        files: &[ArtifactFile],
     ) -> Result<StoredArtifact, StoreError> {
         let fail = |what: String| StoreError::Repository(what);
-        let files = artifact_files(source)?;
         let dest = self.root.join(name).join(version);
         let parent = self.root.join(name);
         std::fs::create_dir_all(&parent)
@@ -61,12 +62,17 @@ impl ModelRepository {
             .prefix(".incoming-")
             .tempdir_in(&parent)
             .map_err(|e| fail(format!("cannot stage in {}: {e}", parent.display())))?;
-        for (file, path) in &files {
-            std::fs::copy(path, staging.path().join(file))
-                .map_err(|e| fail(format!("cannot copy {}: {e}", path.display())))?;
-            std::fs::File::open(staging.path().join(file))
-                .and_then(|f| f.sync_all())
-                .map_err(|e| fail(format!("cannot sync {file}: {e}")))?;
+        for f in files {
+            let target = staging.path().join(&f.name);
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            std::fs::copy(&f.source, &target)
+                .map_err(|e| fail(format!("cannot copy {}: {e}", f.source.display())))?;
+            std::fs::File::open(&target)
+                .and_then(|file| file.sync_all())
+                .map_err(|e| fail(format!("cannot sync {}: {e}", f.name.display())))?;
         }
         if dest.exists() {
             std::fs::remove_dir_all(&dest)
@@ -75,12 +81,14 @@ impl ModelRepository {
         let staged = staging.keep();
         std::fs::rename(&staged, &dest)
             .map_err(|e| fail(format!("cannot move model into {}: {e}", dest.display())))?;
-        let (sha256, size_bytes) = Self::digest(&dest)?;
+        let stored: Vec<ArtifactFile> = files
+            .iter()
+            .map(|f| ArtifactFile { name: f.name.clone(), source: dest.join(&f.name) })
+            .collect();
+        let (sha256, size_bytes) = Self::digest(&stored)?;
         Ok(StoredArtifact { dir: dest, sha256, size_bytes })
     }
-}
 
-impl ModelRepository {
     /// Removes a stored version's files (the record is the store's business).
     pub fn remove(&self, name: &str, version: &str) -> Result<(), StoreError> {
         let dir = self.root.join(name).join(version);
@@ -90,27 +98,6 @@ impl ModelRepository {
             Err(e) => Err(StoreError::Repository(format!("cannot remove {}: {e}", dir.display()))),
         }
     }
-}
-
-/// The artifact files of a source: a folder's known files, or a single `.onnx` file.
-fn artifact_files(source: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
-    let meta = std::fs::metadata(source)
-        .map_err(|e| StoreError::Repository(format!("cannot read {}: {e}", source.display())))?;
-    if meta.is_file() {
-        return Ok(vec![("model.onnx".to_string(), source.to_path_buf())]);
-    }
-    let files: Vec<(String, PathBuf)> = ARTIFACT_FILES
-        .iter()
-        .map(|f| (f.to_string(), source.join(f)))
-        .filter(|(_, p)| p.is_file())
-        .collect();
-    if files.is_empty() {
-        return Err(StoreError::Repository(format!(
-            "{} holds no model.onnx or model.xclbin",
-            source.display()
-        )));
-    }
-    Ok(files)
 }
 
 fn hex(bytes: &[u8]) -> String {
