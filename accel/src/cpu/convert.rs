@@ -15,6 +15,8 @@ pub(super) fn dtype_of(dt: DatumType) -> Option<DType> {
         DatumType::Bool => DType::Bool,
         DatumType::F16 => DType::F16,
         DatumType::String => DType::Str,
+        // tract keeps ONNX int64 casts as symbolic dims (TDim); their values are plain integers.
+        DatumType::TDim => DType::I64,
         _ => return None,
     })
 }
@@ -55,6 +57,11 @@ pub(super) fn from_tract(value: &TValue) -> Result<Tensor, AccelError> {
             TensorData::F16(view.as_slice::<tract_onnx::prelude::f16>().map_err(internal)?.to_vec())
         }
         DatumType::String => TensorData::Str(view.as_slice::<String>().map_err(internal)?.to_vec()),
+        DatumType::TDim => {
+            let ints = value.cast_to::<i64>().map_err(internal)?;
+            let ints = ints.try_as_plain_ram().map_err(internal)?;
+            TensorData::I64(ints.as_slice::<i64>().map_err(internal)?.to_vec())
+        }
         other => {
             return Err(AccelError::Unsupported { what: format!("output dtype {other:?}") });
         }

@@ -6,6 +6,7 @@ mod certificates;
 mod clients;
 mod config_errors;
 mod control;
+mod exporter_parity;
 mod exporters;
 mod fpga;
 mod gpu;
