@@ -128,9 +128,11 @@ fn declared_signature(onnx: &proto::OnnxFile, source: &Path) -> Result<Signature
             what: format!("{what} of {} whose type edgeserve cannot describe", source.display()),
         })
     };
-    Ok(Signature {
+    let mut signature = Signature {
         inputs: complete(inputs, "an input")?,
         outputs: complete(outputs, "an output")?,
         zipmaps: onnx.zipmaps.clone(),
-    })
+    };
+    onnx.f16.restore(&mut signature);
+    Ok(signature)
 }

@@ -3,6 +3,7 @@
 //! plan per batch size instead (see `plan`).
 
 mod convert;
+mod half_precision;
 mod host;
 mod ml;
 mod plan;
@@ -72,6 +73,7 @@ impl Backend for CpuBackend {
 pub struct CpuModel {
     plans: Plans,
     signature: Signature,
+    f16: half_precision::Boundary,
 }
 
 /// The tract ONNX front end with edgeserve's `ai.onnx.ml` ops registered.
@@ -114,6 +116,7 @@ impl CpuModel {
         let decluttered = model.into_typed().and_then(|m| m.into_decluttered()).map_err(invalid)?;
         let mut signature = signature_of(&decluttered)?;
         signature.zipmaps = file.zipmaps.clone();
+        file.f16.restore(&mut signature);
         let batch = batch_symbol(&decluttered);
         let plan = decluttered
             .clone()
@@ -130,7 +133,7 @@ impl CpuModel {
             None => Plans::Symbolic(plan),
         };
         tracing::debug!(path = %path.display(), "cpu model optimised");
-        Ok(CpuModel { plans, signature })
+        Ok(CpuModel { plans, signature, f16: file.f16 })
     }
 }
 
@@ -178,6 +181,7 @@ impl LoadedModel for CpuModel {
 
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
         let batch = self.signature.check_inputs(&inputs)?;
+        let inputs = if self.f16.is_empty() { inputs } else { self.f16.widen(inputs)? };
         let values: tract_onnx::prelude::TVec<_> =
             inputs.into_iter().map(convert::to_tract).collect::<Result<_, _>>()?;
         // tract indexes some tensors unchecked (e.g. Gather beyond the axis): a panic there is
@@ -197,6 +201,10 @@ impl LoadedModel for CpuModel {
             RunError::Tract(e) => AccelError::Internal(format!("tract run failed: {e:#}")),
             RunError::Accel(e) => e,
         })?;
-        outputs.iter().map(convert::from_tract).collect()
+        let outputs = outputs.iter().map(convert::from_tract).collect::<Result<Vec<_>, _>>()?;
+        if self.f16.is_empty() {
+            return Ok(outputs);
+        }
+        self.f16.narrow(&self.signature, outputs)
     }
 }

@@ -22,6 +22,8 @@ pub struct OnnxFile {
     pub external: Vec<PathBuf>,
     /// ZipMap outputs by graph output name.
     pub zipmaps: BTreeMap<String, ZipMapLabels>,
+    /// Float16 inputs and outputs of a graph widened to f32 (see `half_precision`).
+    pub f16: super::half_precision::Boundary,
 }
 
 /// Reads `path`, patches it for tract and checks its external data files.
@@ -37,6 +39,7 @@ pub fn read(path: &Path) -> Result<OnnxFile, AccelError> {
         .map_err(|e| invalid(format!("not an ONNX model: {e:#}")))?;
     let graph = proto.graph.as_mut().ok_or_else(|| invalid("the model has no graph".into()))?;
     name_unset_dims(graph);
+    let f16 = super::half_precision::widen(graph);
     let mut external = Vec::new();
     collect_external(graph, &mut external).map_err(invalid)?;
     external.sort();
@@ -54,7 +57,7 @@ pub fn read(path: &Path) -> Result<OnnxFile, AccelError> {
         }
     }
     let zipmaps = zipmap_outputs(graph);
-    Ok(OnnxFile { proto, external, zipmaps })
+    Ok(OnnxFile { proto, external, zipmaps, f16 })
 }
 
 /// Gives every input dimension that has neither `dim_value` nor `dim_param` a symbol: the
