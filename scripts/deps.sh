@@ -37,13 +37,17 @@ fi
 # The Python clients of the interop tests, in their own virtual environment (re-made when
 # tests/clients/requirements.txt changes). Tests find it through EDGESERVE_PY_CLIENTS.
 here="$(cd "$(dirname "$0")/.." && pwd)"
-venv="${EDGESERVE_PY_CLIENTS:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeserve/py-clients}"
+venv="${EDGESERVE_PY_CLIENTS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/edgeserve/py-clients}"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$here/tests/clients/requirements.txt" | cut -d' ' -f1)"
+want="$( (cat "$here/tests/clients/requirements.txt"; python3 -VV) | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing the Python test clients into $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/clients/requirements.txt" </dev/null
-    echo "$want" >"$stamp"
+    # Built aside and moved in whole: a failed install never leaves a half-made venv in place.
+    rm -rf "$venv.new"
+    mkdir -p "$(dirname "$venv")"
+    python3 -m venv "$venv.new"
+    "$venv.new/bin/pip" install -q --disable-pip-version-check -r "$here/tests/clients/requirements.txt" </dev/null
+    echo "$want" >"$venv.new/.requirements.sha256"
+    if [ -f "$venv/pyvenv.cfg" ]; then rm -rf "$venv"; fi
+    mv "$venv.new" "$venv"
 fi

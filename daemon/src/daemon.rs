@@ -24,12 +24,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    // Not `#[from]`: the message already carries the cause, so it is no `source()` to print again.
     #[error("TLS: {0}")]
-    Tls(#[from] TlsError),
+    Tls(TlsError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("provisioning from config: {0}")]
-    Provision(#[from] ProvisionError),
+    Provision(ProvisionError),
     #[error(transparent)]
     Control(#[from] crate::control::ControlSocketError),
     #[error("cannot create {path}: {source}")]
@@ -40,6 +41,18 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Bind(#[from] listen::BindError),
+}
+
+impl From<TlsError> for DaemonError {
+    fn from(e: TlsError) -> DaemonError {
+        DaemonError::Tls(e)
+    }
+}
+
+impl From<ProvisionError> for DaemonError {
+    fn from(e: ProvisionError) -> DaemonError {
+        DaemonError::Provision(e)
+    }
 }
 
 /// Called once the daemon is ready, with its state and the addresses it listens on.

@@ -20,8 +20,20 @@ pub const EARLY_ANSWER_DRAIN_BYTES: usize = 64 * 1024;
 /// Longest wait for the body being discarded before an early answer.
 const EARLY_ANSWER_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Reads and discards up to [`EARLY_ANSWER_DRAIN_BYTES`] of `body`, within a short timeout.
-pub async fn drain(body: Body) {
+/// Reads and discards a small body before an early answer, within a short timeout. Nothing is
+/// read when the client waits for `100 Continue` (reading would invite the upload) or declared
+/// more than [`EARLY_ANSWER_DRAIN_BYTES`].
+pub async fn drain(headers: &HeaderMap, body: Body) {
+    if headers.contains_key(header::EXPECT) {
+        return;
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > EARLY_ANSWER_DRAIN_BYTES as u64) {
+        return;
+    }
     let limited = http_body_util::Limited::new(body, EARLY_ANSWER_DRAIN_BYTES);
     let _ = tokio::time::timeout(EARLY_ANSWER_DRAIN_TIMEOUT, limited.collect()).await;
 }
@@ -42,7 +54,7 @@ pub async fn read_body(
             headers.contains_key(INFERENCE_HEADER_LENGTH) && essence == "application/octet-stream";
         if essence != "application/json" && !binary_ok {
             let err = ApiError::unsupported_media_type(ct);
-            drain(body).await;
+            drain(headers, body).await;
             return Err(err);
         }
     }
@@ -51,7 +63,6 @@ pub async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        drain(body).await;
         return Err(ApiError::too_large(limit));
     }
     let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));

@@ -157,7 +157,9 @@ pub async fn accept(
     let endpoint = match admit(l, call, headers) {
         Ok(endpoint) => endpoint,
         Err(e) => {
-            super::body::drain(body).await;
+            if e.status != axum::http::StatusCode::TOO_MANY_REQUESTS {
+                super::body::drain(headers, body).await;
+            }
             return Err(e);
         }
     };

@@ -292,7 +292,17 @@ async fn tls_show_prints_the_pem_a_client_must_trust() {
     let trust = h.write_file("trust.pem", &pem);
     let (k, _) = h.keys("mlp");
     let out = Command::new("curl")
-        .args(["-sS", "--cacert", &trust, "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--cacert",
+            &trust,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .args(["-H", &format!("Authorization: Bearer {k}"), "-H", "Content-Type: application/json"])
         .args(["-d", r#"{"data": [[1, 2, 3, 4]]}"#, &h.score_url("mlp")])
         .output()

@@ -7,7 +7,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use edgeserve_tests::{reference, Harness};
+use edgeserve_tests::{reference, run_to_exit, Harness};
+
+/// Longest a client process may take (a stalled daemon fails the test, not CI's clock).
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 use serde_json::Value;
 
 /// The Python of the clients' virtual environment (made by scripts/deps.sh).
@@ -70,13 +73,12 @@ fn serving() -> (Harness, String, String) {
 fn python_client(client: &str) -> Value {
     let (h, key, ca) = serving();
     let (rows, expected) = mlp_case();
-    let out = Command::new(python())
-        .arg(clients_dir().join("clients.py"))
+    let mut cmd = Command::new(python());
+    cmd.arg(clients_dir().join("clients.py"))
         .arg(client)
         .args(["--port", &h.daemon().tls.port().to_string(), "--ca", &ca, "--key", &key])
-        .args(["--endpoint", "mlp", "--rows", &serde_json::to_string(&rows).unwrap()])
-        .output()
-        .unwrap();
+        .args(["--endpoint", "mlp", "--rows", &serde_json::to_string(&rows).unwrap()]);
+    let out = run_to_exit(cmd, CLIENT_TIMEOUT);
     assert!(
         out.status.success(),
         "{client}: {}{}",
@@ -103,12 +105,12 @@ fn curl_scores_over_h2_and_http11_and_reads_refusals() {
     let body = serde_json::json!({ "data": rows }).to_string();
     for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
         let curl = |k: &str| {
-            let out = Command::new("curl")
-                .args(["-sS", flag, "--cacert", &ca, "-w", "\n%{http_code} %{http_version}"])
+            let mut cmd = Command::new("curl");
+            cmd.args(["-sS", "--max-time", "30", flag, "--cacert", &ca])
+                .args(["-w", "\n%{http_code} %{http_version}"])
                 .args(["-H", &format!("Authorization: Bearer {k}")])
-                .args(["-H", "Content-Type: application/json", "-d", &body, &h.score_url("mlp")])
-                .output()
-                .unwrap();
+                .args(["-H", "Content-Type: application/json", "-d", &body, &h.score_url("mlp")]);
+            let out = run_to_exit(cmd, CLIENT_TIMEOUT);
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             assert!(
                 out.status.success(),
@@ -127,6 +129,27 @@ fn curl_scores_over_h2_and_http11_and_reads_refusals() {
         assert_eq!(trailer, format!("401 {version}"), "curl {flag}: {bad}");
         assert_eq!(bad["error"]["code"], "Unauthorized");
     }
+}
+
+#[test]
+fn curl_with_expect_100_continue_gets_the_refusal_without_uploading() {
+    let (h, _, ca) = serving();
+    // An image-sized body: curl asks `Expect: 100-continue` and waits for the server's word.
+    let big =
+        h.write_file("big.json", &format!("{{\"data\": [[{}]]}}", "0.5, ".repeat(400_000) + "0.5"));
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "30", "--http1.1", "--cacert", &ca, "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %{size_upload}"])
+        .args(["-H", "Authorization: Bearer esk_wrong", "-H", "Expect: 100-continue"])
+        .args(["-H", "Content-Type: application/json", "--data-binary", &format!("@{big}")])
+        .arg(h.score_url("mlp"));
+    let out = run_to_exit(cmd, CLIENT_TIMEOUT);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let (status, uploaded) = text.split_once(' ').unwrap();
+    assert_eq!(status, "401", "{text}");
+    let uploaded: f64 = uploaded.parse().unwrap();
+    assert!(uploaded < 1_000_000.0, "the refused body was uploaded anyway: {uploaded} bytes");
 }
 
 #[test]
@@ -178,12 +201,11 @@ fn tritonclient_http_scores_binary_tensors_and_reads_errors() {
 fn node_https_scores_and_reads_refusals() {
     let (h, key, ca) = serving();
     let (rows, expected) = mlp_case();
-    let out = Command::new("node")
-        .arg(clients_dir().join("node_client.js"))
+    let mut cmd = Command::new("node");
+    cmd.arg(clients_dir().join("node_client.js"))
         .args(["localhost", &h.daemon().tls.port().to_string(), &ca, &key, "mlp"])
-        .arg(serde_json::to_string(&rows).unwrap())
-        .output()
-        .expect("node (Node.js) is installed by scripts/deps.sh");
+        .arg(serde_json::to_string(&rows).unwrap());
+    let out = run_to_exit(cmd, CLIENT_TIMEOUT);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["success"]["status"], 200, "{v}");

@@ -36,11 +36,16 @@ pub enum TlsError {
     #[error("{path}: unsupported private key ({reason})")]
     BadKey { path: PathBuf, reason: String },
     #[error(
-        "the key in {key} matches none of the {count} certificate(s) in {cert} (first: {leaf}): \
-         use the key the certificate was issued for (compare `openssl x509 -noout -pubkey -in {cert}` \
-         with `openssl pkey -pubout -in {key}`)"
+        "the key in {key} matches none of the {count} certificate(s) in {cert} ({subjects}): \
+         use the key the certificate was issued for (compare the public keys that \
+         `openssl storeutl -noout -text -certs {cert}` lists with `openssl pkey -pubout -in {key}`)"
     )]
-    KeyMismatch { cert: PathBuf, key: PathBuf, leaf: String, count: usize },
+    KeyMismatch { cert: PathBuf, key: PathBuf, subjects: String, count: usize },
+    #[error(
+        "{key} is the key of the CA certificate {ca}, not of the leaf {leaf}: point key_pem at \
+         the leaf's key"
+    )]
+    KeyOfCa { key: PathBuf, ca: String, leaf: String },
     #[error("{path}: the certificate cannot be parsed ({reason})")]
     BadCertificate { path: PathBuf, reason: String },
     #[error("{path}: the certificate expired on {not_after}; install a renewed one")]
@@ -114,21 +119,20 @@ pub fn load(
     }
     let key_bytes = read(key_pem)?;
     let signing = key::load(key_pem, &key_bytes, provider)?;
-    let chain = chain::order(cert_pem, key_pem, certs, &signing)?;
+    let chain::Ordered { chain, top } = chain::order(cert_pem, key_pem, certs, &signing)?;
     let mut summary = check_leaf(cert_pem, &chain[0], cname, &name)?;
     check_chain_order(cert_pem, &chain);
     summary.chain_length = chain.len();
     summary.cert_pem = cert_pem.to_path_buf();
     summary.key_pem = key_pem.to_path_buf();
-    summary.trust_pem = trust_pem(&chain);
+    summary.trust_pem = trust_pem(&top);
     let certified = CertifiedKey::new(chain, signing);
     Ok(TlsMaterial { certified: Arc::new(certified), summary })
 }
 
 /// PEM of the chain's top-most certificate (the root when present): what a client trusts.
-fn trust_pem(chain: &[CertificateDer<'_>]) -> String {
+fn trust_pem(top: &CertificateDer<'_>) -> String {
     use base64::Engine;
-    let Some(top) = chain.last() else { return String::new() };
     let b64 = base64::engine::general_purpose::STANDARD.encode(top.as_ref());
     let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
     for line in b64.as_bytes().chunks(64) {
@@ -139,32 +143,20 @@ fn trust_pem(chain: &[CertificateDer<'_>]) -> String {
     pem
 }
 
-/// Warns about certificates in the (already ordered) file that are not part of the leaf's
-/// chain, and when the leaf's issuer is absent (fine if it is a root every client trusts).
+/// Warns when the (ordered) chain does not reach a self-signed root: the top certificate's
+/// issuer is missing, fine if that is a root clients trust.
 fn check_chain_order(path: &Path, chain: &[CertificateDer<'_>]) {
     use x509_parser::prelude::*;
-    let parsed: Vec<X509Certificate<'_>> = chain
-        .iter()
-        .filter_map(|c| X509Certificate::from_der(c.as_ref()).ok().map(|(_, c)| c))
-        .collect();
-    for pair in parsed.windows(2) {
-        if pair[0].issuer() != pair[1].subject() {
-            tracing::warn!(
-                cert = %path.display(),
-                certificate = %pair[1].subject(),
-                "the certificate file holds a certificate that did not issue the one before it; it is served but clients will ignore it (remove it from the file)"
-            );
-            return;
-        }
-    }
-    if let [only] = parsed.as_slice() {
-        if only.subject() != only.issuer() {
-            tracing::warn!(
-                cert = %path.display(),
-                issuer = %only.issuer(),
-                "the chain holds only the leaf: its issuer is missing (fine if that is a root clients trust; otherwise append the intermediate)"
-            );
-        }
+    let Some(Ok((_, top))) = chain.last().map(|c| X509Certificate::from_der(c.as_ref())) else {
+        return;
+    };
+    if top.subject() != top.issuer() {
+        tracing::warn!(
+            cert = %path.display(),
+            top = %top.subject(),
+            issuer = %top.issuer(),
+            "the chain's issuer is missing: it ends at a certificate whose issuer the file does not hold (fine if that is a root clients trust; otherwise append it; `edgeserve tls show --ca-pem` prints the top certificate)"
+        );
     }
 }
 

@@ -19,8 +19,13 @@ pub fn parse(cname: &str) -> Result<ServerName<'static>, String> {
              the one name this box answers to (e.g. box1.edge.test for a *.edge.test certificate)"
         ));
     }
-    let bare = trimmed.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
+    if let Some(inner) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        return match inner.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => Ok(ServerName::IpAddress(IpAddr::V6(v6).into())),
+            Err(_) => Err(format!("\"{trimmed}\" is not an IPv6 address in brackets")),
+        };
+    }
+    if let Ok(ip) = trimmed.parse::<IpAddr>() {
         return Ok(ServerName::IpAddress(ip.into()));
     }
     ServerName::try_from(trimmed.to_string()).map_err(|_| {
@@ -30,7 +35,8 @@ pub fn parse(cname: &str) -> Result<ServerName<'static>, String> {
 
 /// The host part of a URL for `cname`: IPv6 literals in brackets (RFC 3986 §3.2.2).
 pub fn url_host(cname: &str) -> String {
-    let bare = cname.trim().trim_start_matches('[').trim_end_matches(']');
+    let trimmed = cname.trim();
+    let bare = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(trimmed);
     match bare.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
         Ok(IpAddr::V4(v4)) => v4.to_string(),
@@ -70,6 +76,8 @@ mod tests {
         assert!(!ok(&cert, "a.b.edge.test"));
         assert!(!ok(&cert, "edge.test"));
         assert!(!ok(&cert, "box1.other.test"));
+        // A wildcard over a single label (`*.test`) covers nothing.
+        assert!(!ok(&leaf(&["*.test"]), "box.test"));
     }
 
     #[test]
@@ -78,6 +86,8 @@ mod tests {
         assert!(err.contains("not a host name"), "{err}");
         assert!(parse("").is_err());
         assert!(parse("bad name").is_err());
+        assert!(parse("[10.0.0.5]").is_err());
+        assert!(parse("[fd00::5").is_err());
     }
 
     #[test]
