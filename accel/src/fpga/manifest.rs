@@ -120,9 +120,10 @@ impl Manifest {
             return Err(field("at least one [[input]] and one [[output]] are needed"));
         }
         let port = |p: RawPort, what: &str| -> Result<Port, ManifestError> {
-            let dtype = DType::parse(&p.dtype).ok_or_else(|| {
+            // Kernel buffers hold fixed-size elements: no text.
+            let dtype = DType::parse(&p.dtype).filter(|d| *d != DType::Str).ok_or_else(|| {
                 field(format!(
-                    "{what} {}: unknown dtype {:?} (f32, f64, i64, i32, u8, bool)",
+                    "{what} {}: unknown dtype {:?} (f32, f16, f64, i64, i32, u8, bool)",
                     p.name, p.dtype
                 ))
             })?;
@@ -249,8 +250,12 @@ mod tests {
     fn field_errors_are_named() {
         let cases = [
             (
-                GOOD.replace("\"f32\"\nshape = [-1, 4]", "\"f16\"\nshape = [-1, 4]"),
-                "unknown dtype \"f16\"",
+                GOOD.replace("\"f32\"\nshape = [-1, 4]", "\"f8\"\nshape = [-1, 4]"),
+                "unknown dtype \"f8\"",
+            ),
+            (
+                GOOD.replace("\"f32\"\nshape = [-1, 4]", "\"str\"\nshape = [-1, 4]"),
+                "unknown dtype \"str\"",
             ),
             (GOOD.replace("[-1, 4]", "[4, 4]"), "shape [4, 4] must be [-1, d1, ...]"),
             (GOOD.replace("arg = 1", "arg = 0"), "argument 0 is used twice"),

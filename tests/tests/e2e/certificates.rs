@@ -261,6 +261,15 @@ fn unsupported_key_encodings_are_named_with_the_command_that_converts_them() {
     let (ok, err) = check(&h);
     assert!(ok, "{err}");
 
+    // A certificate issued from the explicit key's CSR carries the explicit parameters too:
+    // named as such, since converting the key alone cannot make it match.
+    self_signed_for(dir, "explicit.key", "explicit-cert.pem");
+    install(&h, &read("explicit-cert.pem"), &read("named.key"), "localhost");
+    let (ok, err) = check(&h);
+    assert!(!ok, "{err}");
+    assert!(err.contains("carries its EC public key with explicit curve parameters"), "{err}");
+    assert!(err.contains("reissued from a CSR"), "{err}");
+
     // A curve the provider cannot sign with.
     openssl(dir, &["ecparam", "-name", "secp521r1", "-genkey", "-noout", "-out", "p521.key"]);
     self_signed_for(dir, "p521.key", "p521.pem");

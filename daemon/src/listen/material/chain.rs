@@ -30,6 +30,8 @@ struct Facts {
     is_ca: bool,
     valid_now: bool,
     not_after: i64,
+    /// An EC public key with explicit curve parameters (no TLS client accepts it).
+    explicit_curve: bool,
 }
 
 fn facts(cert: &CertificateDer<'_>) -> Facts {
@@ -41,6 +43,12 @@ fn facts(cert: &CertificateDer<'_>) -> Facts {
             is_ca: c.is_ca(),
             valid_now: c.validity().is_valid(),
             not_after: c.validity().not_after.timestamp(),
+            explicit_curve: c
+                .public_key()
+                .algorithm
+                .parameters
+                .as_ref()
+                .is_some_and(|p| p.tag() == x509_parser::der_parser::asn1_rs::Tag::Sequence),
         },
         Err(_) => Facts {
             subject: Vec::new(),
@@ -49,6 +57,7 @@ fn facts(cert: &CertificateDer<'_>) -> Facts {
             is_ca: false,
             valid_now: false,
             not_after: 0,
+            explicit_curve: false,
         },
     }
 }
@@ -77,6 +86,12 @@ pub fn order(
         tracing::warn!(cert = %cert_pem.display(), duplicates = before - certs.len(), "the certificate file holds the same certificate more than once; serving it once");
     }
     let all: Vec<Facts> = certs.iter().map(facts).collect();
+    if let Some(bad) = all.iter().find(|f| f.explicit_curve) {
+        return Err(TlsError::ExplicitCurveCertificate {
+            path: cert_pem.into(),
+            subject: bad.readable.clone(),
+        });
+    }
     let verdicts: Vec<Option<bool>> = certs.iter().map(|c| matches(c, key)).collect();
     let mut candidates: Vec<usize> =
         (0..certs.len()).filter(|&i| verdicts[i] == Some(true)).collect();

@@ -19,21 +19,32 @@ const EXPIRY_WARNING_DAYS: i64 = 30;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
+    #[error(
+        "cannot read {path}: {source} (check the path, and that the daemon's user may read it)"
+    )]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    #[error(
+        "{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----; a DER file \
+         converts with `openssl x509 -inform der -in {path} -out cert.pem`)"
+    )]
     NoCertificate { path: PathBuf },
     #[error("{path} is encrypted; the key must be password-free (decrypt it with `openssl pkey -in {path} -out key.pem`)")]
     EncryptedKey { path: PathBuf },
-    #[error("{path} holds no PEM private key (PKCS#8, SEC1 or PKCS#1)")]
+    #[error(
+        "{path} holds no PEM private key (PKCS#8, SEC1 or PKCS#1; a DER key converts with \
+         `openssl pkey -inform der -in {path} -out key.pem`)"
+    )]
     NoKey { path: PathBuf },
     #[error("{path} is {what}, which is not supported: {fix}")]
     UnsupportedKey { path: PathBuf, what: String, fix: String },
-    #[error("{path}: unsupported private key ({reason})")]
+    #[error(
+        "{path}: the private key cannot be used ({reason}); TLS here signs with RSA (2048 bits or \
+         more), ECDSA P-256/P-384 or Ed25519 keys"
+    )]
     BadKey { path: PathBuf, reason: String },
     #[error(
         "the key in {key} matches none of the {count} certificate(s) in {cert} ({subjects}): \
@@ -46,8 +57,18 @@ pub enum TlsError {
          the leaf's key"
     )]
     KeyOfCa { key: PathBuf, ca: String, leaf: String },
-    #[error("{path}: the certificate cannot be parsed ({reason})")]
+    #[error(
+        "{path}: the certificate cannot be parsed ({reason}); re-export it as PEM \
+         (`openssl x509 -in {path} -out cert.pem`)"
+    )]
     BadCertificate { path: PathBuf, reason: String },
+    #[error(
+        "{path}: the certificate {subject} carries its EC public key with explicit curve \
+         parameters, which TLS clients refuse: write the key with a named curve \
+         (`openssl ec -in KEY -param_enc named_curve -out named.key`) and have the certificate \
+         reissued from a CSR made with that key"
+    )]
+    ExplicitCurveCertificate { path: PathBuf, subject: String },
     #[error("{path}: the certificate expired on {not_after}; install a renewed one")]
     Expired { path: PathBuf, not_after: String },
     #[error("{path}: the certificate is not valid before {not_before}; check the box's clock or install a current one")]
