@@ -181,6 +181,105 @@ impl PostTransform {
     }
 }
 
+impl PostTransform {
+    /// The opset-5 integer code as onnxruntime reads it (its `POST_EVAL_TRANSFORM` enum): `0`
+    /// `NONE`, `1` `LOGISTIC`, `2` `SOFTMAX`, `3` `SOFTMAX_ZERO`, `4` `PROBIT`. The ONNX spec
+    /// swaps 1 and 2 (`1` `SOFTMAX`, `2` `LOGISTIC`); onnxruntime 1.32 still differs from it.
+    pub(crate) fn from_ort_code(code: i64) -> Option<PostTransform> {
+        Some(match code {
+            0 => PostTransform::None,
+            1 => PostTransform::Logistic,
+            2 => PostTransform::Softmax,
+            3 => PostTransform::SoftmaxZero,
+            4 => PostTransform::Probit,
+            _ => return None,
+        })
+    }
+
+    /// [`PostTransform::apply_row`] in f64, as onnxruntime computes double outputs.
+    pub(crate) fn apply_row_f64(self, row: &mut [f64]) {
+        match self {
+            PostTransform::None => (),
+            PostTransform::Logistic => row.iter_mut().for_each(|x| *x = logistic_f64(*x)),
+            PostTransform::Probit => row.iter_mut().for_each(|x| *x = probit_f64(*x)),
+            PostTransform::Softmax => {
+                let max = row.iter().copied().fold(-f64::MAX, f64::max);
+                let mut sum = 0.0;
+                for x in row.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                row.iter_mut().for_each(|x| *x /= sum);
+            }
+            PostTransform::SoftmaxZero => {
+                let max = row.iter().copied().fold(-f64::MAX, f64::max);
+                let exp_neg_max = (-max).exp();
+                let mut sum = 0.0;
+                for x in row.iter_mut() {
+                    if *x > 0.000_000_1 || *x < -0.000_000_1 {
+                        *x = (*x - max).exp();
+                        sum += *x;
+                    } else {
+                        *x *= exp_neg_max;
+                    }
+                }
+                row.iter_mut().for_each(|x| *x /= sum);
+            }
+        }
+    }
+}
+
+/// [`logistic`] in f64.
+pub(crate) fn logistic_f64(x: f64) -> f64 {
+    let v = 1.0 / (1.0 + (-x.abs()).exp());
+    if x < 0.0 {
+        1.0 - v
+    } else {
+        v
+    }
+}
+
+/// [`probit`] in f64 (same approximation of erfinv).
+pub(crate) fn probit_f64(x: f64) -> f64 {
+    let x = 2.0 * x - 1.0;
+    let sgn = if x < 0.0 { -1.0f64 } else { 1.0 };
+    let x = (1.0 - x) * (1.0 + x);
+    let log = x.ln();
+    let v = 2.0 / (std::f64::consts::PI * 0.147) + 0.5 * log;
+    let v2 = 1.0 / 0.147 * log;
+    let v3 = -v + (v * v - v2).sqrt();
+    std::f64::consts::SQRT_2 * sgn * v3.sqrt()
+}
+
+/// A `TENSOR` attribute, loaded; `None` when not set.
+pub(crate) fn tensor_attr(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+    op: &str,
+    name: &str,
+) -> TractResult<Option<Tensor>> {
+    match node.get_attr_opt::<&tract_onnx::pb::TensorProto>(name)? {
+        None => Ok(None),
+        Some(t) => Ok(Some(
+            ctx.load_tensor(t)
+                .with_context(|| format!("{op} node `{}`: attribute {name}", node.name))?,
+        )),
+    }
+}
+
+/// A `TENSOR` attribute as a flat list of `T` (cast); `None` when not set.
+pub(crate) fn tensor_attr_vec<T: Datum>(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+    op: &str,
+    name: &str,
+) -> TractResult<Option<Vec<T>>> {
+    let Some(t) = tensor_attr(ctx, node, op, name)? else { return Ok(None) };
+    let t =
+        t.cast_to::<T>().with_context(|| format!("{op} node `{}`: attribute {name}", node.name))?;
+    Ok(Some(t.to_plain_array_view::<T>()?.iter().cloned().collect()))
+}
+
 /// onnxruntime's `ComputeLogistic`.
 pub(crate) fn logistic(x: f32) -> f32 {
     let v = 1.0 / (1.0 + (-x.abs()).exp());

@@ -1,9 +1,12 @@
-//! `LabelEncoder` (ONNX-ML opsets 1 to 3): maps each element of `X` through a key → value table,
+//! `LabelEncoder` (ONNX-ML opsets 1 to 4): maps each element of `X` through a key → value table,
 //! keeping the shape. Opset 1: `classes_strings` (string → its index as i64, i64 → string,
 //! defaults `default_int64 = -1`, `default_string = "_Unused"`). Opsets 2/3: `keys_int64s`,
 //! `keys_strings` or `keys_floats` → `values_int64s`, `values_strings` or `values_floats`, with
-//! `default_int64` (-1), `default_string` ("_Unused") or `default_float` (-0.0). Float keys
-//! match by value (NaN matches NaN). The opset 4 `*_tensor` attributes are refused.
+//! `default_int64` (-1), `default_string` ("_Unused") or `default_float` (-0.0). Opset 4 adds
+//! `keys_tensor`/`values_tensor` (1-D; string, int64, int32, int16, float or double) and
+//! `default_tensor` (its first element; else -1, "_Unused" or -0.0 by the value type), which
+//! may be mixed with the list attributes. Float keys match by value (NaN matches NaN, -0.0
+//! matches 0.0); a repeated key keeps its first value, as in onnxruntime.
 
 use std::collections::HashMap;
 
@@ -11,7 +14,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::common::{build, Built, Kernel};
+use super::common::{build, tensor_attr, Built, Kernel};
 
 const OP: &str = "LabelEncoder";
 
@@ -22,6 +25,8 @@ enum Keys {
     Strings(HashMap<String, usize>),
     /// f32 bits, -0.0 folded into 0.0 and NaNs into one.
     Floats(HashMap<u32, usize>),
+    /// f64 bits, folded likewise (opset 4).
+    Doubles(HashMap<u64, usize>),
 }
 
 /// Values, with the default for keys not found.
@@ -30,6 +35,56 @@ enum Values {
     Ints(Vec<i64>, i64),
     Strings(Vec<String>, String),
     Floats(Vec<f32>, f32),
+    Doubles(Vec<f64>, f64),
+    I32(Vec<i32>, i32),
+    I16(Vec<i16>, i16),
+}
+
+impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Values::Ints(v, _) => v.len(),
+            Values::Strings(v, _) => v.len(),
+            Values::Floats(v, _) => v.len(),
+            Values::Doubles(v, _) => v.len(),
+            Values::I32(v, _) => v.len(),
+            Values::I16(v, _) => v.len(),
+        }
+    }
+
+    /// The values of a `values_tensor`, with the spec's default for their type.
+    fn from_tensor(t: &Tensor) -> TractResult<Values> {
+        fn flat<T: Datum + Clone>(t: &Tensor) -> TractResult<Vec<T>> {
+            Ok(t.to_plain_array_view::<T>()?.iter().cloned().collect())
+        }
+        Ok(match t.datum_type() {
+            DatumType::I64 => Values::Ints(flat(t)?, -1),
+            DatumType::I32 => Values::I32(flat(t)?, -1),
+            DatumType::I16 => Values::I16(flat(t)?, -1),
+            DatumType::F32 => Values::Floats(flat(t)?, -0.0),
+            DatumType::F64 => Values::Doubles(flat(t)?, -0.0),
+            DatumType::String => Values::Strings(flat(t)?, "_Unused".to_string()),
+            dt => bail!("values of type {dt:?} are not supported"),
+        })
+    }
+
+    /// Replaces the default by the first element of `t`, cast to the value type.
+    fn set_default(&mut self, t: &Tensor) -> TractResult<()> {
+        fn first<T: Datum + Clone>(t: &Tensor) -> TractResult<T> {
+            let t = t.cast_to::<T>()?;
+            let v = t.to_plain_array_view::<T>()?;
+            v.iter().next().cloned().ok_or_else(|| format_err!("empty tensor"))
+        }
+        match self {
+            Values::Ints(_, d) => *d = first(t)?,
+            Values::Strings(_, d) => *d = first(t)?,
+            Values::Floats(_, d) => *d = first(t)?,
+            Values::Doubles(_, d) => *d = first(t)?,
+            Values::I32(_, d) => *d = first(t)?,
+            Values::I16(_, d) => *d = first(t)?,
+        }
+        Ok(())
+    }
 }
 
 fn float_key(v: f32) -> u32 {
@@ -40,6 +95,38 @@ fn float_key(v: f32) -> u32 {
     } else {
         v.to_bits()
     }
+}
+
+fn double_key(v: f64) -> u64 {
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else if v == 0.0 {
+        0
+    } else {
+        v.to_bits()
+    }
+}
+
+/// The keys of a `keys_tensor` and their number.
+fn keys_from_tensor(t: &Tensor) -> TractResult<(Keys, usize)> {
+    let n = t.len();
+    Ok(match t.datum_type() {
+        DatumType::I64 | DatumType::I32 | DatumType::I16 => {
+            let t = t.cast_to::<i64>()?;
+            (Keys::Ints(index(t.to_plain_array_view::<i64>()?.iter().copied())), n)
+        }
+        DatumType::F32 => {
+            (Keys::Floats(index(t.to_plain_array_view::<f32>()?.iter().map(|v| float_key(*v)))), n)
+        }
+        DatumType::F64 => (
+            Keys::Doubles(index(t.to_plain_array_view::<f64>()?.iter().map(|v| double_key(*v)))),
+            n,
+        ),
+        DatumType::String => {
+            (Keys::Strings(index(t.to_plain_array_view::<String>()?.iter().cloned())), n)
+        }
+        dt => bail!("keys of type {dt:?} are not supported"),
+    })
 }
 
 fn index<K: std::hash::Hash + Eq>(keys: impl IntoIterator<Item = K>) -> HashMap<K, usize> {
@@ -58,13 +145,11 @@ pub(crate) struct LabelEncoder {
 }
 
 /// Op register builder for `LabelEncoder`.
-pub(crate) fn builder(_ctx: &ParsingContext, node: &NodeProto) -> Built {
+pub(crate) fn builder(ctx: &ParsingContext, node: &NodeProto) -> Built {
     let name = &node.name;
-    for a in ["keys_tensor", "values_tensor", "default_tensor"] {
-        if node.attribute.iter().any(|at| at.name == a) {
-            bail!("{OP} node `{name}`: attribute {a} (ml opset 4) is not supported");
-        }
-    }
+    let keys_tensor = tensor_attr(ctx, node, OP, "keys_tensor")?;
+    let values_tensor = tensor_attr(ctx, node, OP, "values_tensor")?;
+    let default_tensor = tensor_attr(ctx, node, OP, "default_tensor")?;
     let default_int: i64 = node.get_attr_opt("default_int64")?.unwrap_or(-1);
     let default_string: String =
         node.get_attr_opt("default_string")?.unwrap_or_else(|| "_Unused".to_string());
@@ -87,7 +172,9 @@ pub(crate) fn builder(_ctx: &ParsingContext, node: &NodeProto) -> Built {
             },
         );
     }
-    let (keys, n_keys) = if let Some(k) = node.get_attr_opt_vec::<i64>("keys_int64s")? {
+    let (keys, n_keys) = if let Some(t) = &keys_tensor {
+        keys_from_tensor(t).with_context(|| format!("{OP} node `{name}`: attribute keys_tensor"))?
+    } else if let Some(k) = node.get_attr_opt_vec::<i64>("keys_int64s")? {
         (Keys::Ints(index(k.iter().copied())), k.len())
     } else if let Some(k) = node.get_attr_opt_vec::<String>("keys_strings")? {
         let n = k.len();
@@ -95,22 +182,32 @@ pub(crate) fn builder(_ctx: &ParsingContext, node: &NodeProto) -> Built {
     } else if let Some(k) = node.get_attr_opt_vec::<f32>("keys_floats")? {
         (Keys::Floats(index(k.iter().map(|v| float_key(*v)))), k.len())
     } else {
-        bail!("{OP} node `{name}`: needs attribute keys_int64s, keys_strings or keys_floats")
+        bail!(
+            "{OP} node `{name}`: needs attribute keys_int64s, keys_strings, keys_floats or \
+             keys_tensor"
+        )
     };
-    let values = if let Some(v) = node.get_attr_opt_vec::<i64>("values_int64s")? {
+    let mut values = if let Some(t) = &values_tensor {
+        Values::from_tensor(t)
+            .with_context(|| format!("{OP} node `{name}`: attribute values_tensor"))?
+    } else if let Some(v) = node.get_attr_opt_vec::<i64>("values_int64s")? {
         Values::Ints(v, default_int)
     } else if let Some(v) = node.get_attr_opt_vec::<String>("values_strings")? {
         Values::Strings(v, default_string)
     } else if let Some(v) = node.get_attr_opt_vec::<f32>("values_floats")? {
         Values::Floats(v, default_float)
     } else {
-        bail!("{OP} node `{name}`: needs attribute values_int64s, values_strings or values_floats")
+        bail!(
+            "{OP} node `{name}`: needs attribute values_int64s, values_strings, values_floats or \
+             values_tensor"
+        )
     };
-    let n_values = match &values {
-        Values::Ints(v, _) => v.len(),
-        Values::Strings(v, _) => v.len(),
-        Values::Floats(v, _) => v.len(),
-    };
+    if let Some(t) = &default_tensor {
+        values
+            .set_default(t)
+            .with_context(|| format!("{OP} node `{name}`: attribute default_tensor"))?;
+    }
+    let n_values = values.len();
     if n_values != n_keys {
         bail!("{OP} node `{name}`: {n_keys} keys but {n_values} values");
     }
@@ -123,6 +220,7 @@ impl LabelEncoder {
             Keys::Ints(_) => DatumType::I64,
             Keys::Strings(_) => DatumType::String,
             Keys::Floats(_) => DatumType::F32,
+            Keys::Doubles(_) => DatumType::F64,
         }
     }
 
@@ -131,10 +229,14 @@ impl LabelEncoder {
             Values::Ints(..) => DatumType::I64,
             Values::Strings(..) => DatumType::String,
             Values::Floats(..) => DatumType::F32,
+            Values::Doubles(..) => DatumType::F64,
+            Values::I32(..) => DatumType::I32,
+            Values::I16(..) => DatumType::I16,
         }
     }
 
-    /// Maps every element of `x` (integer inputs are widened to i64, f64 narrowed to f32).
+    /// Maps every element of `x` (integer inputs are widened to i64, floats cast to the key
+    /// type).
     pub(crate) fn run(&self, x: &Tensor) -> TractResult<Tensor> {
         let shape = x.shape().to_vec();
         let ix: Vec<Option<usize>> = match &self.keys {
@@ -147,6 +249,13 @@ impl LabelEncoder {
                 x.to_plain_array_view::<f32>()?
                     .iter()
                     .map(|k| m.get(&float_key(*k)).copied())
+                    .collect()
+            }
+            Keys::Doubles(m) => {
+                let x = x.cast_to::<f64>()?;
+                x.to_plain_array_view::<f64>()?
+                    .iter()
+                    .map(|k| m.get(&double_key(*k)).copied())
                     .collect()
             }
             Keys::Strings(m) => {
@@ -170,6 +279,9 @@ impl LabelEncoder {
             Values::Ints(v, d) => gather(&shape, &ix, v, d),
             Values::Strings(v, d) => gather(&shape, &ix, v, d),
             Values::Floats(v, d) => gather(&shape, &ix, v, d),
+            Values::Doubles(v, d) => gather(&shape, &ix, v, d),
+            Values::I32(v, d) => gather(&shape, &ix, v, d),
+            Values::I16(v, d) => gather(&shape, &ix, v, d),
         }
     }
 }

@@ -17,6 +17,7 @@ mod scaler;
 mod svm;
 mod svm_classifier;
 mod svm_regressor;
+mod tree_ensemble;
 mod tree_ensemble_classifier;
 mod tree_ensemble_regressor;
 mod trees;
@@ -26,11 +27,13 @@ mod zipmap;
 mod tests;
 
 /// Inserts the builders of the ONNX-ML ops of this module into `onnx.op_register`,
-/// replacing tract's own where it has one: `TreeEnsembleRegressor`, `TreeEnsembleClassifier`,
-/// `SVMRegressor`, `SVMClassifier`, `Scaler`, `Binarizer`, `Imputer`, `LabelEncoder`,
-/// `OneHotEncoder`, `FeatureVectorizer` and `ZipMap` (an identity on its probabilities).
+/// replacing tract's own where it has one: `TreeEnsemble` (opset 5), `TreeEnsembleRegressor`,
+/// `TreeEnsembleClassifier`, `SVMRegressor`, `SVMClassifier`, `Scaler`, `Binarizer`,
+/// `Imputer`, `LabelEncoder`, `OneHotEncoder`, `FeatureVectorizer` and `ZipMap` (an identity on
+/// its probabilities).
 pub fn register(onnx: &mut tract_onnx::Onnx) {
     let reg = &mut onnx.op_register;
+    reg.insert("TreeEnsemble", tree_ensemble::builder);
     reg.insert("TreeEnsembleRegressor", tree_ensemble_regressor::builder);
     reg.insert("TreeEnsembleClassifier", tree_ensemble_classifier::builder);
     reg.insert("SVMRegressor", svm_regressor::builder);

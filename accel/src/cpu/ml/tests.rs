@@ -1,6 +1,7 @@
 //! Parity of the ONNX-ML ops with onnxruntime: each `models/exporters/<name>` model that needs
-//! only ONNX-ML ops (plus standard ones) runs through tract with [`super::register`], at a
-//! symbolic batch, on every case of its `reference.json`.
+//! only ONNX-ML ops (plus standard ones), and each one-op fixture of `accel/tests/ml_fixtures`
+//! (made by its `make_fixtures.py`), runs through tract with [`super::register`], at a symbolic
+//! batch, on every case of its `reference.json` (a `null` in float data is a NaN).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +13,14 @@ use tract_onnx::prelude::*;
 fn model_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/exporters").join(name)
 }
+
+fn fixture_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ml_fixtures").join(name)
+}
+
+/// Relative tolerance (with the same absolute floor, 1e-5) for exporter models and fixtures.
+const EXPORTER_TOL: f64 = 1e-4;
+const FIXTURE_TOL: f64 = 1e-5;
 
 /// ZipMap output name → its class labels as strings, read from the proto.
 fn zipmap_labels(proto: &tract_onnx::pb::ModelProto) -> Vec<(String, Vec<String>)> {
@@ -33,9 +42,18 @@ fn zipmap_labels(proto: &tract_onnx::pb::ModelProto) -> Vec<(String, Vec<String>
         .collect()
 }
 
-fn close(a: f32, b: f64) -> bool {
+fn close(a: f32, b: f64, tol: f64) -> bool {
     let b32 = b as f32;
-    (a - b32).abs() <= (1e-4 * b32.abs()).max(1e-5) || (a.is_nan() && b.is_nan())
+    (a - b32).abs() <= (tol as f32 * b32.abs()).max(1e-5) || (a.is_nan() && b.is_nan())
+}
+
+fn close64(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= (tol * b.abs()).max(1e-5) || (a.is_nan() && b.is_nan())
+}
+
+/// A float of reference data; `null` is NaN.
+fn float(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
 }
 
 fn input_tensor(v: &Value) -> Tensor {
@@ -44,7 +62,11 @@ fn input_tensor(v: &Value) -> Tensor {
     let data = v["data"].as_array().unwrap();
     match v["dtype"].as_str().unwrap() {
         "f32" => {
-            let d: Vec<f32> = data.iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let d: Vec<f32> = data.iter().map(|x| float(x) as f32).collect();
+            tract_ndarray::ArrayD::from_shape_vec(shape, d).unwrap().into_tensor()
+        }
+        "f64" => {
+            let d: Vec<f64> = data.iter().map(float).collect();
             tract_ndarray::ArrayD::from_shape_vec(shape, d).unwrap().into_tensor()
         }
         "i64" => {
@@ -65,6 +87,7 @@ fn compare(
     got: &Tensor,
     want: &Value,
     labels: Option<&Vec<String>>,
+    tol: f64,
 ) -> Result<(), String> {
     let data = want["data"].as_array().unwrap();
     let err = |ix: usize, g: String, w: &Value| Err(format!("{name}[{ix}]: got {g}, want {w}"));
@@ -80,7 +103,7 @@ fn compare(
             for (r, row) in data.iter().enumerate() {
                 for (k, l) in labels.iter().enumerate() {
                     let w = &row[l.as_str()];
-                    if !close(got[(r, k)], w.as_f64().unwrap()) {
+                    if !close(got[(r, k)], w.as_f64().unwrap(), tol) {
                         return err(r * labels.len() + k, got[(r, k)].to_string(), w);
                     }
                 }
@@ -101,7 +124,18 @@ fn compare(
                     let got = got.cast_to::<f32>().map_err(|e| e.to_string())?;
                     let got = got.to_plain_array_view::<f32>().map_err(|e| e.to_string())?;
                     for (ix, (g, w)) in got.iter().zip(data).enumerate() {
-                        if !close(*g, w.as_f64().unwrap()) {
+                        if !close(*g, float(w), tol) {
+                            return err(ix, g.to_string(), w);
+                        }
+                    }
+                }
+                "f64" => {
+                    if got.datum_type() != f64::datum_type() {
+                        return Err(format!("{name}: type {:?}, want f64", got.datum_type()));
+                    }
+                    let got = got.to_plain_array_view::<f64>().map_err(|e| e.to_string())?;
+                    for (ix, (g, w)) in got.iter().zip(data).enumerate() {
+                        if !close64(*g, float(w), tol) {
                             return err(ix, g.to_string(), w);
                         }
                     }
@@ -130,9 +164,9 @@ fn compare(
     Ok(())
 }
 
-/// Runs every case of `models/exporters/<name>` and compares every output.
-fn parity(name: &str) {
-    let dir = model_dir(name);
+/// Runs every case of the model in `dir` and compares every output within `tol`.
+fn parity_in(dir: PathBuf, tol: f64) {
+    let name = dir.display().to_string();
     let reference: Value =
         serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
     let mut onnx = tract_onnx::onnx();
@@ -150,6 +184,7 @@ fn parity(name: &str) {
         let spec = &case0[input.as_str()];
         let dt = match spec["dtype"].as_str().unwrap() {
             "f32" => f32::datum_type(),
+            "f64" => f64::datum_type(),
             "i64" => i64::datum_type(),
             "str" => String::datum_type(),
             other => panic!("{name}: input dtype {other}"),
@@ -188,12 +223,17 @@ fn parity(name: &str) {
             let want = &case["outputs"][out_name.as_str()];
             assert!(!want.is_null(), "{name}: no reference for output {out_name}");
             let labels = zipmaps.iter().find(|(o, _)| o == out_name).map(|(_, l)| l);
-            if let Err(e) = compare(out_name, got, want, labels) {
+            if let Err(e) = compare(out_name, got, want, labels, tol) {
                 failures.push(format!("batch {}: {e}", case["batch"]));
             }
         }
     }
     assert!(failures.is_empty(), "{name}: {failures:#?}");
+}
+
+/// Runs every case of `models/exporters/<name>`.
+fn parity(name: &str) {
+    parity_in(model_dir(name), EXPORTER_TOL);
 }
 
 macro_rules! parity_tests {
@@ -206,6 +246,56 @@ macro_rules! parity_tests {
         )*
     };
 }
+
+/// One test per fixture of `accel/tests/ml_fixtures`, in a module to keep the names apart.
+macro_rules! fixture_tests {
+    ($($name:ident),* $(,)?) => {
+        mod fixtures {
+            $(
+                #[test]
+                fn $name() {
+                    super::parity_in(super::fixture_dir(stringify!($name)), super::FIXTURE_TOL);
+                }
+            )*
+
+            /// Every fixture folder has its test.
+            #[test]
+            fn all_listed() {
+                let listed = [$(stringify!($name)),*];
+                let dir = super::fixture_dir("");
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let entry = entry.unwrap();
+                    if entry.path().join("model.onnx").exists() {
+                        let name = entry.file_name().into_string().unwrap();
+                        assert!(listed.contains(&name.as_str()), "fixture {name} has no test");
+                    }
+                }
+            }
+        }
+    };
+}
+
+fixture_tests!(
+    tree_ensemble_member,
+    tree_ensemble_avg2,
+    tree_ensemble_f64_max,
+    binarizer,
+    imputer,
+    feature_vectorizer,
+    scaler,
+    one_hot_encoder_int,
+    label_encoder_v1,
+    label_encoder_v2,
+    label_encoder_v3,
+    label_encoder_v4_double,
+    label_encoder_v4_str_double,
+    label_encoder_v4_mixed,
+    svm_clf_linear,
+    svm_clf_linear_prob,
+    svm_clf_poly,
+    svm_clf_poly_prob,
+    svm_reg_sigmoid,
+);
 
 parity_tests!(
     skl_rf_reg,

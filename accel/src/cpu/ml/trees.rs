@@ -1,6 +1,7 @@
-//! Tree ensembles shared by `TreeEnsembleRegressor` and `TreeEnsembleClassifier` (ONNX-ML
-//! opsets 1 and 3): parsing of the `nodes_*` and `target_*`/`class_*` attributes into a flat
-//! node array, and evaluation of one row with onnxruntime's semantics (node modes, missing
+//! Tree ensembles shared by `TreeEnsembleRegressor`, `TreeEnsembleClassifier` (ONNX-ML
+//! opsets 1 and 3) and `TreeEnsemble` (opset 5): parsing of the `nodes_*` and
+//! `target_*`/`class_*` attributes (or the opset-5 [`V5Parts`]) into a flat node array, and
+//! evaluation of one row with onnxruntime's semantics (node modes, set membership, missing
 //! values, aggregation with a "has score" flag per target).
 
 use std::collections::HashMap;
@@ -28,6 +29,8 @@ pub(crate) enum Mode {
     Eq,
     /// `BRANCH_NEQ`: true when `x != value`.
     Neq,
+    /// `BRANCH_MEMBER` (opset 5): true when `x` is in the node's set.
+    Member,
 }
 
 impl Mode {
@@ -44,10 +47,24 @@ impl Mode {
         })
     }
 
+    /// The opset-5 `nodes_modes` code (`0` `BRANCH_LEQ` ... `6` `BRANCH_MEMBER`).
+    pub(crate) fn from_code(code: i64) -> Option<Mode> {
+        Some(match code {
+            0 => Mode::Leq,
+            1 => Mode::Lt,
+            2 => Mode::Gte,
+            3 => Mode::Gt,
+            4 => Mode::Eq,
+            5 => Mode::Neq,
+            6 => Mode::Member,
+            _ => return None,
+        })
+    }
+
     /// Whether `x` goes to the true branch (NaN compares false, as in C++).
     pub(crate) fn test(self, x: f64, value: f64) -> bool {
         match self {
-            Mode::Leaf => false,
+            Mode::Leaf | Mode::Member => false,
             Mode::Leq => x <= value,
             Mode::Lt => x < value,
             Mode::Gte => x >= value,
@@ -98,6 +115,8 @@ struct Node {
     t: usize,
     /// Index of the false child (branches), number of weights (leaves).
     f: usize,
+    /// Index of the set in [`Ensemble::sets`] (`BRANCH_MEMBER` nodes).
+    set: usize,
 }
 
 /// One accumulated score: the value and whether any tree contributed to it.
@@ -109,11 +128,67 @@ pub(crate) struct Score {
     pub has: bool,
 }
 
+/// The attributes of an opset-5 `TreeEnsemble`, already read (the `nodes_*` lists index the
+/// branches, the `leaf_*` lists the leaves).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct V5Parts {
+    /// `nodes_featureids`.
+    pub features: Vec<i64>,
+    /// `nodes_modes`, decoded.
+    pub modes: Vec<Mode>,
+    /// `nodes_splits` (unused for `BRANCH_MEMBER` nodes).
+    pub splits: Vec<f64>,
+    /// `nodes_truenodeids`.
+    pub true_ids: Vec<i64>,
+    /// `nodes_trueleafs`.
+    pub true_leafs: Vec<i64>,
+    /// `nodes_falsenodeids`.
+    pub false_ids: Vec<i64>,
+    /// `nodes_falseleafs`.
+    pub false_leafs: Vec<i64>,
+    /// `nodes_missing_value_tracks_true` (may be empty).
+    pub missing: Vec<i64>,
+    /// `membership_values` (NaN-separated sets).
+    pub membership_values: Vec<f64>,
+    /// `leaf_targetids`.
+    pub leaf_targets: Vec<i64>,
+    /// `leaf_weights`.
+    pub leaf_weights: Vec<f64>,
+    /// `tree_roots`.
+    pub roots: Vec<i64>,
+    /// `n_targets`.
+    pub n_targets: usize,
+}
+
+/// The set of a `BRANCH_MEMBER` node. onnxruntime tests small sets (under 31 members, all in
+/// `0..=30`) by exact equality, and larger ones (integers only) by the membership of `x`
+/// truncated to an int32.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MemberSet {
+    values: Vec<f64>,
+    big: bool,
+}
+
+impl MemberSet {
+    fn contains(&self, x: f64) -> bool {
+        if !self.big {
+            return self.values.contains(&x);
+        }
+        let t = x.trunc();
+        t.is_finite()
+            && t >= f64::from(i32::MIN)
+            && t <= f64::from(i32::MAX)
+            && self.values.contains(&t)
+    }
+}
+
 /// A parsed tree ensemble.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Ensemble {
     nodes: Vec<Node>,
     roots: Vec<usize>,
+    /// Member sets of the `BRANCH_MEMBER` nodes.
+    sets: Vec<MemberSet>,
     /// `(target or class id, weight)`, grouped by leaf.
     weights: Vec<(usize, f64)>,
     /// Largest feature index a branch reads.
@@ -215,6 +290,7 @@ impl Ensemble {
                 missing_true: missing.get(i).is_some_and(|m| *m != 0),
                 t: 0,
                 f: 0,
+                set: 0,
             });
         }
         for i in 0..n {
@@ -283,11 +359,166 @@ impl Ensemble {
         Ok(Ensemble {
             nodes,
             roots,
+            sets: vec![],
             weights,
             max_feature,
             n_targets,
             weights_all_positive,
             distinct_ids: distinct.len(),
+        })
+    }
+
+    /// Builds the ensemble of an opset-5 `TreeEnsemble` node named `name`: branch `i` of
+    /// `parts` becomes node `i`, leaf `j` node `n + j` (one weight each).
+    pub(crate) fn from_v5(op: &str, name: &str, parts: V5Parts) -> TractResult<Ensemble> {
+        let n = parts.features.len();
+        if n == 0 {
+            bail!("{op} node `{name}`: attribute nodes_featureids is missing or empty");
+        }
+        let check = |attr: &str, len: usize, expected: usize| -> TractResult<()> {
+            if len != expected {
+                bail!("{op} node `{name}`: attribute {attr} has {len} values, expected {expected}")
+            }
+            Ok(())
+        };
+        check("nodes_modes", parts.modes.len(), n)?;
+        check("nodes_truenodeids", parts.true_ids.len(), n)?;
+        check("nodes_falsenodeids", parts.false_ids.len(), n)?;
+        check("nodes_trueleafs", parts.true_leafs.len(), n)?;
+        check("nodes_falseleafs", parts.false_leafs.len(), n)?;
+        if !parts.missing.is_empty() {
+            check("nodes_missing_value_tracks_true", parts.missing.len(), n)?;
+        }
+        let m = parts.leaf_targets.len();
+        check("leaf_weights", parts.leaf_weights.len(), m)?;
+        let n_members = parts.modes.iter().filter(|m| **m == Mode::Member).count();
+        if n_members < n {
+            check("nodes_splits", parts.splits.len(), n)?;
+        }
+
+        // Member sets, NaN-separated, in the order of the BRANCH_MEMBER nodes.
+        let mut lists: Vec<Vec<f64>> = vec![vec![]];
+        for v in &parts.membership_values {
+            if v.is_nan() {
+                lists.push(vec![]);
+            } else if let Some(last) = lists.last_mut() {
+                last.push(*v);
+            }
+        }
+        if lists.last().is_some_and(|s| s.is_empty()) {
+            lists.pop();
+        }
+        if lists.len() < n_members {
+            bail!(
+                "{op} node `{name}`: attribute membership_values holds {} sets for {n_members} \
+                 BRANCH_MEMBER nodes",
+                lists.len()
+            );
+        }
+        let mut sets = Vec::with_capacity(lists.len());
+        for (k, values) in lists.into_iter().enumerate() {
+            let big = values.len() >= 31 || values.iter().any(|v| !(0.0..=30.0).contains(v));
+            if big {
+                if let Some(v) = values.iter().find(|v| {
+                    v.trunc() != **v || **v < f64::from(i32::MIN) || **v > f64::from(i32::MAX)
+                }) {
+                    bail!(
+                        "{op} node `{name}`: attribute membership_values: set {k} has {v}, \
+                         not an int32 (sets of 31 values or more, or with values outside \
+                         0..=30, must hold integers, as in onnxruntime)"
+                    );
+                }
+            }
+            sets.push(MemberSet { values, big });
+        }
+
+        let mut nodes = Vec::with_capacity(n + m);
+        let mut max_feature = None;
+        let mut next_set = 0;
+        for i in 0..n {
+            let feature = usize::try_from(parts.features[i]).map_err(|_| {
+                format_err!(
+                    "{op} node `{name}`: attribute nodes_featureids: negative feature {}",
+                    parts.features[i]
+                )
+            })?;
+            max_feature = max_feature.max(Some(feature));
+            let child = |id: i64, leaf: bool, attr: &str| -> TractResult<usize> {
+                let limit = if leaf { m } else { n };
+                match usize::try_from(id).ok().filter(|j| *j < limit) {
+                    Some(j) if leaf => Ok(n + j),
+                    Some(j) if j != i => Ok(j),
+                    Some(_) => bail!("{op} node `{name}`: attribute {attr}: node {i} points to itself"),
+                    None => bail!(
+                        "{op} node `{name}`: attribute {attr}: {} {id} of node {i} out of 0..{limit}",
+                        if leaf { "leaf" } else { "node" }
+                    ),
+                }
+            };
+            let mode = parts.modes[i];
+            let set = if mode == Mode::Member {
+                next_set += 1;
+                next_set - 1
+            } else {
+                0
+            };
+            nodes.push(Node {
+                feature,
+                value: if mode == Mode::Member { 0.0 } else { parts.splits[i] },
+                mode,
+                missing_true: parts.missing.get(i).is_some_and(|m| *m != 0),
+                t: child(parts.true_ids[i], parts.true_leafs[i] != 0, "nodes_truenodeids")?,
+                f: child(parts.false_ids[i], parts.false_leafs[i] != 0, "nodes_falsenodeids")?,
+                set,
+            });
+        }
+        let mut weights = Vec::with_capacity(m);
+        for j in 0..m {
+            let target = usize::try_from(parts.leaf_targets[j])
+                .ok()
+                .filter(|t| *t < parts.n_targets)
+                .ok_or_else(|| {
+                    format_err!(
+                        "{op} node `{name}`: attribute leaf_targetids: id {} out of 0..{}",
+                        parts.leaf_targets[j],
+                        parts.n_targets
+                    )
+                })?;
+            weights.push((target, parts.leaf_weights[j]));
+            nodes.push(Node {
+                feature: 0,
+                value: 0.0,
+                mode: Mode::Leaf,
+                missing_true: false,
+                t: j,
+                f: 1,
+                set: 0,
+            });
+        }
+        let roots = parts
+            .roots
+            .iter()
+            .map(|r| {
+                usize::try_from(*r).ok().filter(|r| *r < n).ok_or_else(|| {
+                    format_err!("{op} node `{name}`: attribute tree_roots: root {r} out of 0..{n}")
+                })
+            })
+            .collect::<TractResult<Vec<usize>>>()?;
+        if roots.is_empty() {
+            bail!("{op} node `{name}`: attribute tree_roots is missing or empty");
+        }
+        let mut distinct: Vec<usize> = weights.iter().map(|w| w.0).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        Ok(Ensemble {
+            weights_all_positive: weights.iter().all(|w| w.1 >= 0.0),
+            distinct_ids: distinct.len(),
+            nodes,
+            roots,
+            sets,
+            weights,
+            max_feature,
+            n_targets: parts.n_targets,
         })
     }
 
@@ -314,11 +545,12 @@ impl Ensemble {
                 return Ok(node);
             }
             let x = row[node.feature];
-            ix = if node.mode.test(x, node.value) || (node.missing_true && x.is_nan()) {
-                node.t
+            let hit = if node.mode == Mode::Member {
+                self.sets[node.set].contains(x)
             } else {
-                node.f
+                node.mode.test(x, node.value)
             };
+            ix = if hit || (node.missing_true && x.is_nan()) { node.t } else { node.f };
         }
         bail!("tree ensemble has a cycle")
     }
@@ -364,12 +596,20 @@ mod tests {
 
     /// One stump per mode on feature 0 at 1.0, leaves 10 (true) and 20 (false).
     fn stump(mode: Mode, missing_true: bool) -> Ensemble {
-        let branch = Node { feature: 0, value: 1.0, mode, missing_true, t: 1, f: 2 };
-        let leaf =
-            |w| Node { feature: 0, value: 0.0, mode: Mode::Leaf, missing_true: false, t: w, f: 1 };
+        let branch = Node { feature: 0, value: 1.0, mode, missing_true, t: 1, f: 2, set: 0 };
+        let leaf = |w| Node {
+            feature: 0,
+            value: 0.0,
+            mode: Mode::Leaf,
+            missing_true: false,
+            t: w,
+            f: 1,
+            set: 0,
+        };
         Ensemble {
             nodes: vec![branch, leaf(0), leaf(1)],
             roots: vec![0],
+            sets: vec![],
             weights: vec![(0, 10.0), (0, 20.0)],
             max_feature: Some(0),
             n_targets: 1,
