@@ -41,6 +41,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Bind(#[from] listen::BindError),
+    #[error(transparent)]
+    Oidc(#[from] crate::auth::oidc::OidcError),
 }
 
 impl From<TlsError> for DaemonError {
@@ -112,6 +114,8 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     provision::apply(&settings, &store, &backends, &options.base_dir)?;
     let table = crate::deploy::build_table(store.clone(), backends.clone()).await?;
     let app = Arc::new(AppState::new(settings, store, backends, table));
+    app.reload_rbac()?;
+    app.reload_oidc()?;
     if let Some(state) = tls_state {
         app.set_tls(state);
     }
@@ -164,6 +168,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     let control = crate::control::bind_control_socket(
         &app.settings.daemon.control_socket,
         &app.settings.daemon.admin_group,
+        app.settings.daemon.control_socket_mode()?,
     )?;
     listeners.spawn(crate::control::serve_control(
         control,
@@ -242,6 +247,12 @@ async fn reload_on_sighup(app: Arc<AppState>) {
     };
     while hup.recv().await.is_some() {
         crate::systemd::notify_reloading();
+        match app.reload_oidc() {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "OIDC keys not reloaded; the previous ones are still used")
+            }
+        }
         if let Some(tls) = app.tls() {
             let source = tls.current().0;
             tracing::info!(origin = source.origin, "SIGHUP: reloading TLS material");

@@ -67,6 +67,8 @@ pub fn apply(
     for e in &settings.endpoints {
         let fail = |reason: String| ProvisionError::Endpoint { name: e.name.clone(), reason };
         let auth_mode = AuthMode::parse(&e.auth_mode).map_err(fail)?;
+        crate::manage::endpoints::check_unauthenticated(auth_mode, e.allow_unauthenticated)
+            .map_err(fail)?;
         let public_network_access = NetworkAccess::parse(&e.public_network_access).map_err(fail)?;
         let targets: Vec<Target> = settings
             .deployments
@@ -84,6 +86,7 @@ pub fn apply(
             transport,
             traffic: e.traffic.clone(),
             mirror_traffic: Default::default(),
+            allow_unauthenticated: e.allow_unauthenticated,
             description: e.description.clone(),
             created_at: existing
                 .as_ref()

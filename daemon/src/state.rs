@@ -26,6 +26,12 @@ pub struct AppState {
     /// Failed authentications per peer.
     pub auth_limiter: crate::auth::limit::AuthFailureLimiter,
     tls: OnceLock<Arc<crate::listen::TlsState>>,
+    /// The identity provider's keys for `oidc` endpoints (None without `[oidc]` settings);
+    /// swapped whole on reload, the old keys kept when the new file is broken.
+    oidc: RwLock<Option<Arc<crate::auth::oidc::OidcVerifier>>>,
+    /// Roles and assignments (SPEC §4), swapped whole like the routing table: authorization
+    /// never reads the store.
+    rbac: RwLock<Arc<crate::auth::rbac::RbacSnapshot>>,
 }
 
 /// Where the listeners ended up (ports may be chosen by the OS when configured as 0).
@@ -50,7 +56,10 @@ impl AppState {
             settings.network.allowed_networks.iter().filter_map(|n| n.parse().ok()).collect();
         let auth_limiter =
             crate::auth::limit::AuthFailureLimiter::new(settings.limits.auth_failures_per_minute);
+        let rbac = crate::auth::rbac::RbacSnapshot::builtin(&settings.daemon.admin_group);
         AppState {
+            rbac: RwLock::new(Arc::new(rbac)),
+            oidc: RwLock::new(None),
             settings,
             store,
             backends,
@@ -64,12 +73,57 @@ impl AppState {
         }
     }
 
+    /// The OIDC verifier in force, if `[oidc]` is configured.
+    pub fn oidc(&self) -> Option<Arc<crate::auth::oidc::OidcVerifier>> {
+        match self.oidc.read() {
+            Ok(o) => o.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// (Re)reads `oidc.jwks_file` when `[oidc]` is configured; on error the keys in force stay.
+    pub fn reload_oidc(&self) -> Result<(), crate::auth::oidc::OidcError> {
+        if self.settings.oidc.jwks_file.trim().is_empty() {
+            return Ok(());
+        }
+        let verifier = Arc::new(crate::auth::oidc::OidcVerifier::load(&self.settings.oidc)?);
+        match self.oidc.write() {
+            Ok(mut o) => *o = Some(verifier),
+            Err(poisoned) => *poisoned.into_inner() = Some(verifier),
+        }
+        Ok(())
+    }
+
     /// The routing table now (a cheap snapshot; later swaps do not affect it).
     pub fn table(&self) -> Arc<RoutingTable> {
         match self.table.read() {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The roles and assignments now (SPEC §4; a cheap snapshot, later swaps do not affect it).
+    pub fn rbac(&self) -> Arc<crate::auth::rbac::RbacSnapshot> {
+        match self.rbac.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads custom roles and assignments from the store and swaps them in for checks that
+    /// start from now on. Control-plane writes call it after each role change, under `writes`.
+    pub fn reload_rbac(&self) -> Result<(), crate::store::StoreError> {
+        let snapshot = crate::auth::rbac::RbacSnapshot::new(
+            self.store.role_definitions()?,
+            self.store.role_assignments()?,
+            &self.settings.daemon.admin_group,
+        );
+        let snapshot = Arc::new(snapshot);
+        match self.rbac.write() {
+            Ok(mut s) => *s = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+        Ok(())
     }
 
     /// `limits.request_timeout_ms` as a duration.

@@ -380,6 +380,16 @@ impl Drop for Harness {
             let _ = d.child.kill();
             let _ = d.child.wait();
         }
+        // Every test's captured daemon log is checked for secrets (SPEC §4): endpoint keys
+        // (`esk_`) and JWTs (their header starts `eyJ`) must never be logged.
+        if !std::thread::panicking() {
+            let logs = self.logs();
+            for (what, marker) in [("an endpoint key", "esk_"), ("a token", "eyJ")] {
+                if let Some(line) = logs.lines().find(|l| l.contains(marker)) {
+                    panic!("{what} reached the daemon log: {line}");
+                }
+            }
+        }
     }
 }
 
@@ -415,5 +425,36 @@ impl Harness {
     pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
         let text = std::fs::read_to_string(&self.config_path).unwrap();
         std::fs::write(&self.config_path, edit(text)).unwrap();
+    }
+}
+
+impl Harness {
+    /// Runs the real `edgeserve` CLI against this daemon as another unix user (and group, with
+    /// no supplementary groups) through `setpriv`; the tests run as root. The socket's folders
+    /// must be reachable by that user (see [`Harness::open_socket_dirs`]).
+    pub fn cli_as(&self, user: &str, group: &str, args: &[&str]) -> Output {
+        Command::new("setpriv")
+            .arg(format!("--reuid={user}"))
+            .arg(format!("--regid={group}"))
+            .args(["--clear-groups", "--"])
+            .arg(bin("edgeserve"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .current_dir("/")
+            .output()
+            .unwrap()
+    }
+
+    /// Lets every local user traverse the harness folder and the socket's folder (mode 0755),
+    /// so that the socket's own mode and the daemon's roles decide who gets in.
+    pub fn open_socket_dirs(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let run = self.socket().parent().unwrap().to_path_buf();
+        for dir in [self.dir.path().to_path_buf(), run] {
+            if dir.exists() {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
     }
 }

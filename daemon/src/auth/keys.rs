@@ -36,7 +36,18 @@ pub fn generate() -> Result<String, ring::error::Unspecified> {
 
 /// A new pair of keys.
 pub fn generate_pair() -> Result<EndpointKeys, ring::error::Unspecified> {
-    Ok(EndpointKeys { primary: generate()?, secondary: generate()? })
+    Ok(EndpointKeys {
+        primary: generate()?,
+        secondary: generate()?,
+        token_secret: generate_secret()?,
+    })
+}
+
+/// A new token-signing secret: 32 random bytes, base64url (never shown to anyone).
+pub fn generate_secret() -> Result<String, ring::error::Unspecified> {
+    let mut raw = [0u8; 32];
+    SystemRandom::new().fill(&mut raw)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
 }
 
 /// What the data plane keeps of an endpoint's keys: their SHA-256 digests only.

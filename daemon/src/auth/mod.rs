@@ -1,71 +1,98 @@
-//! Who is calling: the credential of a scoring request, checked against its endpoint.
+//! Who is calling and what they may do: the one authentication gate of the data plane
+//! (`gate`), credentials per auth mode (`keys`, `token`), failure limiting (`limit`).
 
+pub mod gate;
 pub mod keys;
 pub mod limit;
+pub mod oidc;
+pub mod rbac;
+pub mod token;
 
 use axum::http::{header, HeaderMap};
 
 use crate::error::ApiError;
-use crate::store::AuthMode;
+use crate::store::{AuthMode, EndpointKeys, EndpointRecord};
+pub use gate::{admit, AuthError};
 pub use keys::{KeyDigests, KeySlot};
+pub use token::TokenVerifier;
 
-/// The identity a request was authenticated as, for the traffic log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The identity a request was authenticated as (SPEC §4's names), for logs and roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     Key(KeySlot),
+    /// A token of this endpoint (token mode).
+    Token(String),
+    /// An identity-provider subject (oidc mode, the token route).
+    Oidc(String),
+    /// A client certificate's common name (mutual TLS).
+    Cert(String),
     /// A control-socket caller (`edgeserve endpoint invoke`).
-    UnixUser(u32),
+    /// Described as `unix-user:NAME` (SPEC §4).
+    UnixUser(String),
+    /// No credential, on an endpoint with `auth_mode = "none"`.
+    Anonymous,
 }
 
 impl Identity {
-    /// How the identity appears in logs: `key:primary`, never a secret.
+    /// How the identity appears in logs: `key:primary`, `token:ep1`, never a secret.
     pub fn describe(&self) -> String {
         match self {
             Identity::Key(slot) => format!("key:{}", slot.as_str()),
-            Identity::UnixUser(uid) => format!("unix-user:{uid}"),
+            Identity::Token(endpoint) => format!("token:{endpoint}"),
+            Identity::Oidc(sub) => format!("oidc:{sub}"),
+            Identity::Cert(cn) => format!("cert:{cn}"),
+            Identity::UnixUser(described) => described.clone(),
+            Identity::Anonymous => "anonymous".into(),
         }
     }
 }
 
-/// The credentials an endpoint accepts.
+/// The credentials an endpoint accepts: one auth mode, never two (SPEC §4).
 #[derive(Debug, Clone)]
 pub enum Credentials {
     Keys(KeyDigests),
+    Token(Box<TokenVerifier>),
+    /// JWTs of the identity provider (`[oidc]`), whose subject needs a role to score.
+    Oidc,
+    None,
 }
 
 impl Credentials {
+    /// What the data plane keeps for `record` in its auth mode: key digests, or the token
+    /// verifier made from the endpoint's sealed signing secret.
+    pub fn for_endpoint(record: &EndpointRecord, keys: &EndpointKeys) -> Credentials {
+        match record.auth_mode {
+            AuthMode::Key => Credentials::Keys(KeyDigests::new(keys)),
+            AuthMode::Token => Credentials::Token(Box::new(TokenVerifier::new(
+                &record.name,
+                keys.token_secret.as_bytes(),
+            ))),
+            AuthMode::Oidc => Credentials::Oidc,
+            AuthMode::None => Credentials::None,
+        }
+    }
+
     /// The auth mode these credentials implement.
     pub fn mode(&self) -> AuthMode {
         match self {
             Credentials::Keys(_) => AuthMode::Key,
+            Credentials::Token(_) => AuthMode::Token,
+            Credentials::Oidc => AuthMode::Oidc,
+            Credentials::None => AuthMode::None,
         }
     }
 }
 
-/// Checks the request's `Authorization: Bearer` credential against the endpoint's.
-pub fn authenticate(
-    endpoint: &str,
-    creds: &Credentials,
-    headers: &HeaderMap,
-) -> Result<Identity, ApiError> {
-    let presented = bearer(headers).ok_or_else(|| {
-        ApiError::unauthorized(format!(
-            "endpoint {endpoint} needs a credential: send \"Authorization: Bearer <key>\""
-        ))
-    })?;
-    match creds {
-        Credentials::Keys(digests) => {
-            digests.verify(presented).map(Identity::Key).ok_or_else(|| {
-                ApiError::unauthorized(format!(
-                    "the credential is not valid for endpoint {endpoint}"
-                ))
-            })
-        }
-    }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The `Authorization: Bearer` credential of a request (the scheme in any case).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|s| !s.is_empty())
+}
+
+/// Maps a gate refusal to its response; `ApiError` stays the one error → response mapping.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        e.into_api_error()
+    }
 }

@@ -71,8 +71,63 @@ enum Command {
         #[command(subcommand)]
         verb: DeviceVerb,
     },
+    /// Roles and role assignments of the control plane (SPEC §4).
+    Role {
+        #[command(subcommand)]
+        verb: RoleVerb,
+    },
     /// What the daemon serves and whether it is ready.
     Status,
+}
+
+#[derive(Subcommand)]
+enum RoleVerb {
+    /// Create or replace a custom role from a JSON file (Name, IsCustom, Description, Actions,
+    /// NotActions, AssignableScopes).
+    Create {
+        #[arg(short, long)]
+        file: PathBuf,
+    },
+    /// List built-in and custom roles.
+    List,
+    /// Show one role.
+    Show {
+        #[arg(short, long)]
+        name: String,
+    },
+    /// Delete a custom role that is no longer assigned.
+    Delete {
+        #[arg(short, long)]
+        name: String,
+    },
+    /// Role assignments: who holds which role where.
+    Assignment {
+        #[command(subcommand)]
+        verb: AssignmentVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum AssignmentVerb {
+    /// Give an assignee a role at a scope.
+    Create {
+        /// unix-user:NAME, unix-group:NAME, oidc:SUBJECT or cert:COMMON_NAME.
+        #[arg(long)]
+        assignee: String,
+        /// A role name, e.g. Reader, Scorer, "Data Scientist", Owner or a custom role.
+        #[arg(long)]
+        role: String,
+        /// "/" (everything) or /endpoints/NAME.
+        #[arg(long)]
+        scope: String,
+    },
+    /// List assignments, built-in ones included.
+    List,
+    /// Delete an assignment by id.
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,7 +139,10 @@ enum EndpointVerb {
         file: Option<PathBuf>,
         #[arg(short, long)]
         name: Option<String>,
-        #[arg(long)]
+        /// key (default), token (short-lived tokens from get-credentials), oidc (identity-provider
+        /// JWTs, per [oidc] in the config; the subject needs a role), or none (needs
+        /// allow_unauthenticated = true in the endpoint file).
+        #[arg(long, value_parser = ["key", "token", "oidc", "none"])]
         auth_mode: Option<String>,
         #[arg(long)]
         public_network_access: Option<String>,
@@ -129,7 +187,8 @@ enum EndpointVerb {
     RegenerateKeys {
         #[arg(short, long)]
         name: String,
-        #[arg(long, value_parser = ["primary", "secondary"])]
+        /// primary or secondary (key endpoints), or token-signing (token endpoints: revokes every token).
+        #[arg(long, value_parser = ["primary", "secondary", "token-signing"])]
         key_type: String,
     },
     /// Score a request file on the endpoint.
@@ -376,6 +435,7 @@ fn build(command: &Command) -> anyhow::Result<Request> {
             req(Method::PUT, "/tls".into(), Some(body))
         }
         Command::Endpoint { verb } => endpoint(verb)?,
+        Command::Role { verb } => role(verb)?,
         Command::Deployment { verb } => deployment(verb)?,
         Command::Model { verb } => match verb {
             ModelVerb::Register { name, version, path } => {
@@ -443,8 +503,11 @@ fn endpoint(verb: &EndpointVerb) -> anyhow::Result<Request> {
                 let key = match k.as_str() {
                     "description" => "description",
                     "public_network_access" | "publicNetworkAccess" => "publicNetworkAccess",
+                    "auth_mode" | "authMode" => "authMode",
+                    "allow_unauthenticated" | "allowUnauthenticated" => "allowUnauthenticated",
                     other => anyhow::bail!(
-                        "--set {other}: only description and public_network_access can be set"
+                        "--set {other}: only description, public_network_access, auth_mode \
+                         (key, token, none) and allow_unauthenticated can be set"
                     ),
                 };
                 body.insert(key.into(), v);
@@ -523,6 +586,49 @@ fn deployment(verb: &DeploymentVerb) -> anyhow::Result<Request> {
         }
         DeploymentVerb::Delete { name, endpoint } => {
             req(Method::DELETE, format!("/endpoints/{endpoint}/deployments/{name}"), None)
+        }
+    })
+}
+
+/// A URL path segment with everything but unreserved characters percent-encoded
+/// (role names such as "Data Scientist" hold spaces).
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn role(verb: &RoleVerb) -> anyhow::Result<Request> {
+    Ok(match verb {
+        RoleVerb::Create { file } => {
+            let body = read_document(file)?;
+            if !body.is_object() {
+                anyhow::bail!("{}: a role is a JSON object with Name and Actions", file.display());
+            }
+            req(Method::PUT, "/roleDefinitions".into(), Some(body))
+        }
+        RoleVerb::List => req(Method::GET, "/roleDefinitions".into(), None),
+        RoleVerb::Show { name } => {
+            req(Method::GET, format!("/roleDefinitions/{}", path_segment(name)), None)
+        }
+        RoleVerb::Delete { name } => {
+            req(Method::DELETE, format!("/roleDefinitions/{}", path_segment(name)), None)
+        }
+        RoleVerb::Assignment { verb: AssignmentVerb::Create { assignee, role, scope } } => req(
+            Method::POST,
+            "/roleAssignments".into(),
+            Some(json!({ "assignee": assignee, "role": role, "scope": scope })),
+        ),
+        RoleVerb::Assignment { verb: AssignmentVerb::List } => {
+            req(Method::GET, "/roleAssignments".into(), None)
+        }
+        RoleVerb::Assignment { verb: AssignmentVerb::Delete { id } } => {
+            req(Method::DELETE, format!("/roleAssignments/{}", path_segment(id)), None)
         }
     })
 }

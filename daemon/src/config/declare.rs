@@ -27,6 +27,9 @@ pub struct EndpointDecl {
     pub traffic: BTreeMap<String, u32>,
     #[serde(default)]
     pub description: String,
+    /// Required with `auth_mode = "none"` (SPEC §4).
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
 }
 
 fn default_auth_mode() -> String {

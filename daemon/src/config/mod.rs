@@ -39,6 +39,8 @@ pub struct Settings {
     pub plain: PlainSection,
     pub metrics: MetricsSection,
     pub network: NetworkSection,
+    pub auth: AuthSection,
+    pub oidc: OidcSection,
     pub limits: LimitsSection,
     #[serde(rename = "model")]
     pub models: Vec<ModelDecl>,
@@ -55,7 +57,32 @@ pub struct DaemonSection {
     pub state_dir: PathBuf,
     pub control_socket: PathBuf,
     pub admin_group: String,
+    /// The control socket's file mode, an octal string (SPEC §1): "0660" lets root and
+    /// `admin_group` connect; "0666" lets any local user connect and roles decide (SPEC §4).
+    pub control_socket_mode: String,
     pub board: String,
+}
+
+impl DaemonSection {
+    /// `control_socket_mode` as permission bits: 3 or 4 octal digits, at most 0777.
+    pub fn control_socket_mode(&self) -> Result<u32, ConfigError> {
+        let text = self.control_socket_mode.trim();
+        let digits = text.strip_prefix("0o").unwrap_or(text);
+        let invalid = || ConfigError::Invalid {
+            key: "daemon.control_socket_mode".into(),
+            reason: format!(
+                "\"{text}\" is not a file mode: write 3 or 4 octal digits, e.g. \"0660\""
+            ),
+        };
+        if !(3..=4).contains(&digits.len()) || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
+            return Err(invalid());
+        }
+        let mode = u32::from_str_radix(digits, 8).map_err(|_| invalid())?;
+        if mode > 0o777 {
+            return Err(invalid());
+        }
+        Ok(mode)
+    }
 }
 
 impl Default for DaemonSection {
@@ -64,6 +91,7 @@ impl Default for DaemonSection {
             state_dir: "/var/lib/edgeserve".into(),
             control_socket: "/run/edgeserve/control.sock".into(),
             admin_group: "edgeserve-admin".into(),
+            control_socket_mode: "0660".into(),
             board: "auto".into(),
         }
     }
@@ -125,6 +153,44 @@ pub struct NetworkSection {
     pub allowed_networks: Vec<String>,
 }
 
+/// `[auth]`: credentials the daemon issues (SPEC §4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Lifetime of a token-mode `accessToken`, seconds (1..=86400).
+    pub token_lifetime_s: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection { token_lifetime_s: 3_600 }
+    }
+}
+
+/// `[oidc]`: the identity provider whose JWTs `oidc` endpoints accept, verified offline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSection {
+    pub issuer: String,
+    pub audience: String,
+    /// RFC 7517 JSON Web Key Set file; re-read on reload.
+    pub jwks_file: String,
+    pub algorithms: Vec<String>,
+    pub clock_skew_s: u64,
+}
+
+impl Default for OidcSection {
+    fn default() -> Self {
+        OidcSection {
+            issuer: String::new(),
+            audience: String::new(),
+            jwks_file: String::new(),
+            algorithms: vec!["RS256".into(), "ES256".into()],
+            clock_skew_s: 60,
+        }
+    }
+}
+
 /// `[limits]`: bounds on every request and connection.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -160,5 +226,27 @@ impl Settings {
     /// Checks every value and returns the parsed listener addresses.
     pub fn validate(&self) -> Result<ListenAddrs, ConfigError> {
         validate::settings(self)
+    }
+}
+
+#[cfg(test)]
+mod control_socket_mode_tests {
+    use super::*;
+
+    fn mode(text: &str) -> Result<u32, ConfigError> {
+        DaemonSection { control_socket_mode: text.into(), ..DaemonSection::default() }
+            .control_socket_mode()
+    }
+
+    #[test]
+    fn octal_modes_parse_and_bad_ones_name_the_key() {
+        assert_eq!(mode("0660").unwrap(), 0o660);
+        assert_eq!(mode("0666").unwrap(), 0o666);
+        assert_eq!(mode("600").unwrap(), 0o600);
+        assert_eq!(DaemonSection::default().control_socket_mode().unwrap(), 0o660);
+        for bad in ["", "66", "0999", "rw-rw-rw-", "01777", "+0660"] {
+            let err = mode(bad).unwrap_err().to_string();
+            assert!(err.contains("daemon.control_socket_mode"), "{bad}: {err}");
+        }
     }
 }

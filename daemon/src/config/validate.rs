@@ -30,6 +30,7 @@ pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
     if s.daemon.control_socket.as_os_str().is_empty() {
         return Err(invalid("daemon.control_socket", "must not be empty"));
     }
+    s.daemon.control_socket_mode()?;
     let tls = s.tls.listen.iter().map(|v| addr("tls.listen", v)).collect::<Result<_, _>>()?;
     let plain = s.plain.listen.iter().map(|v| addr("plain.listen", v)).collect::<Result<_, _>>()?;
     let metrics = addr("metrics.listen", &s.metrics.listen)?;
@@ -38,6 +39,28 @@ pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
         net.parse::<ipnet::IpNet>().map_err(|_| {
             invalid("network.allowed_networks", format!("\"{net}\" is not a CIDR like 10.0.0.0/8"))
         })?;
+    }
+    if !(1..=86_400).contains(&s.auth.token_lifetime_s) {
+        return Err(invalid("auth.token_lifetime_s", "must be from 1 to 86400 seconds"));
+    }
+    if s.endpoints.iter().any(|e| e.auth_mode == "oidc") {
+        for (key, value) in [
+            ("oidc.issuer", &s.oidc.issuer),
+            ("oidc.audience", &s.oidc.audience),
+            ("oidc.jwks_file", &s.oidc.jwks_file),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(key, "is required when an endpoint uses auth_mode \"oidc\""));
+            }
+        }
+    }
+    for alg in &s.oidc.algorithms {
+        if !matches!(alg.as_str(), "RS256" | "ES256") {
+            return Err(invalid(
+                "oidc.algorithms",
+                format!("\"{alg}\" is not supported (RS256, ES256)"),
+            ));
+        }
     }
     positive("limits.max_body_bytes", s.limits.max_body_bytes)?;
     positive("limits.header_timeout_ms", s.limits.header_timeout_ms)?;

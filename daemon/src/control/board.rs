@@ -17,7 +17,7 @@ pub async fn detect(
     State(app): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::DevicesRead)?;
+    caller.authorize(&app, Action::DevicesRead, super::Scope::Root)?;
     let configured = app.settings.daemon.board.clone();
     let detected = tokio::task::spawn_blocking(|| edgeserve_bsp::detect(Path::new("/")))
         .await

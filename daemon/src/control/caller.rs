@@ -1,82 +1,85 @@
-//! Who is on the other end of the control socket, and what they may do.
+//! Who is on the other end of the control socket, and what they may do: every control route
+//! asks [`Caller::authorize`] for its one action and scope, which asks the RBAC evaluator
+//! (SPEC §4) with the caller's unix user and groups.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use nix::unistd::{Gid, Group, Uid, User};
 
+use crate::auth::rbac::{self, Principal, RbacSnapshot};
 use crate::error::ApiError;
+use crate::state::AppState;
 
-/// A control-plane action (SPEC §4's names), checked before each operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    EndpointsRead,
-    EndpointsWrite,
-    EndpointsDelete,
-    ListKeys,
-    RegenerateKeys,
-    Score,
-    ModelsRead,
-    ModelsWrite,
-    TlsWrite,
-    DevicesRead,
-}
+pub use crate::auth::rbac::{Action, Scope};
 
-impl Action {
-    /// The action's name in roles and messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::EndpointsRead => "endpoints/read",
-            Action::EndpointsWrite => "endpoints/write",
-            Action::EndpointsDelete => "endpoints/delete",
-            Action::ListKeys => "endpoints/listKeys/action",
-            Action::RegenerateKeys => "endpoints/regenerateKeys/action",
-            Action::Score => "endpoints/score/action",
-            Action::ModelsRead => "models/read",
-            Action::ModelsWrite => "models/write",
-            Action::TlsWrite => "tls/write",
-            Action::DevicesRead => "endpoints/read",
-        }
-    }
-}
-
-/// A control-socket peer, as the kernel reported it.
+/// A control-socket peer, as the kernel reported it (`SO_PEERCRED`).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub uid: u32,
     pub gid: u32,
     pub pid: i32,
-    /// The daemon's `daemon.admin_group`, resolved at start (None if it does not exist).
+    /// The daemon's `daemon.admin_group`, resolved at start (None if it does not exist). Its
+    /// members are Owner through the built-in assignment `builtin-admin-group`.
     pub admin_gid: Option<u32>,
 }
 
 impl Caller {
-    /// Whether the caller may perform `action`. Root and members of `daemon.admin_group` may do
-    /// everything; role assignments will refine this here.
-    pub fn authorize(&self, action: Action) -> Result<(), ApiError> {
-        if self.uid == 0 || self.in_admin_group() {
-            return Ok(());
-        }
-        let who = User::from_uid(Uid::from_raw(self.uid))
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_else(|| format!("uid {}", self.uid));
-        Err(ApiError::forbidden(format!(
-            "{who} may not perform {}: only root and members of the admin group may use the control socket",
-            action.as_str()
-        )))
+    /// Whether the caller is root, who is Owner whatever the assignments say (SPEC §4).
+    pub fn is_root(&self) -> bool {
+        self.uid == 0
     }
 
-    fn in_admin_group(&self) -> bool {
-        let Some(admin) = self.admin_gid else { return false };
-        if self.gid == admin {
-            return true;
+    /// The caller's principals (SPEC §4): `unix-user:NAME` first, then `unix-group:NAME` for its
+    /// primary group and every group the group database lists it in. A uid or gid without a
+    /// name appears as its number.
+    pub fn principals(&self) -> Vec<Principal> {
+        let user = User::from_uid(Uid::from_raw(self.uid)).ok().flatten();
+        let mut out = vec![Principal::unix_user(
+            user.as_ref().map_or_else(|| self.uid.to_string(), |u| u.name.clone()),
+        )];
+        let mut gids = vec![Gid::from_raw(self.gid)];
+        if let Some(user) = &user {
+            if let Ok(name) = std::ffi::CString::new(user.name.as_str()) {
+                if let Ok(groups) = nix::unistd::getgrouplist(&name, Gid::from_raw(self.gid)) {
+                    gids.extend(groups);
+                }
+            }
         }
-        let Ok(Some(user)) = User::from_uid(Uid::from_raw(self.uid)) else { return false };
-        let Ok(name) = std::ffi::CString::new(user.name) else { return false };
-        nix::unistd::getgrouplist(&name, Gid::from_raw(self.gid))
-            .map(|groups| groups.contains(&Gid::from_raw(admin)))
-            .unwrap_or(false)
+        for gid in gids {
+            let name = Group::from_gid(gid)
+                .ok()
+                .flatten()
+                .map_or_else(|| gid.as_raw().to_string(), |g| g.name);
+            let p = Principal::unix_group(name);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// How the caller appears in messages and logs: `unix-user:NAME`.
+    pub fn describe(&self) -> String {
+        let name = User::from_uid(Uid::from_raw(self.uid))
+            .ok()
+            .flatten()
+            .map_or_else(|| self.uid.to_string(), |u| u.name);
+        Principal::unix_user(name).to_string()
+    }
+
+    /// Whether the caller holds `action` at `scope` in `snapshot` (root holds everything).
+    pub fn holds(&self, snapshot: &RbacSnapshot, action: &str, scope: &Scope) -> bool {
+        self.is_root() || snapshot.allows(&self.principals(), action, scope)
+    }
+
+    /// The one control-plane check (SPEC §4): the caller must hold `action` at `scope` through
+    /// a role assignment (root is Owner). A refusal is 403 naming the action and the caller.
+    pub fn authorize(&self, app: &AppState, action: Action, scope: Scope) -> Result<(), ApiError> {
+        if self.is_root() {
+            return Ok(());
+        }
+        rbac::authorize(&app.rbac(), &self.principals(), action.as_str(), &scope)
+            .map_err(ApiError::from)
     }
 }
 

@@ -53,7 +53,7 @@ pub async fn list(
     caller: Caller,
     Path(endpoint): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsRead)?;
+    caller.authorize(&app, Action::EndpointsRead, super::Scope::endpoint(&endpoint))?;
     let table = app.table();
     let ep = table.endpoint(&endpoint).ok_or_else(|| ApiError::endpoint_not_found(&endpoint))?;
     Ok(Json(json!(ep.deployments.values().map(|d| deployment_json(d)).collect::<Vec<_>>())))
@@ -65,7 +65,7 @@ pub async fn show(
     caller: Caller,
     Path((endpoint, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsRead)?;
+    caller.authorize(&app, Action::EndpointsRead, super::Scope::endpoint(&endpoint))?;
     let d = live(&app, &endpoint, &name)?;
     Ok(Json(deployment_json(&d)))
 }
@@ -85,7 +85,7 @@ pub async fn put(
     Query(q): Query<PutQuery>,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsWrite)?;
+    caller.authorize(&app, Action::EndpointsWrite, super::Scope::endpoint(&endpoint))?;
     let mut raw: Value = super::json_body(body).await?;
     let obj = raw
         .as_object_mut()
@@ -116,7 +116,7 @@ pub async fn update(
     Path((endpoint, name)): Path<(String, String)>,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsWrite)?;
+    caller.authorize(&app, Action::EndpointsWrite, super::Scope::endpoint(&endpoint))?;
     let patch: Map<String, Value> = super::json_body(body).await?;
     let current = live(&app, &endpoint, &name)?;
     let mut merged = serde_json::to_value(DeploymentDecl {
@@ -149,7 +149,7 @@ pub async fn delete(
     caller: Caller,
     Path((endpoint, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsDelete)?;
+    caller.authorize(&app, Action::EndpointsDelete, super::Scope::endpoint(&endpoint))?;
     manage::deployments::delete(&app, &endpoint, &name).await?;
     Ok(Json(json!({ "deleted": format!("/endpoints/{endpoint}/deployments/{name}") })))
 }

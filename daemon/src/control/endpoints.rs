@@ -7,11 +7,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{Action, Caller};
-use crate::auth::KeySlot;
 use crate::error::ApiError;
 use crate::manage;
 use crate::state::AppState;
-use crate::store::{EndpointRecord, Transport};
+use crate::store::{AuthMode, EndpointRecord, Transport};
 
 /// The JSON `endpoint show` prints (SPEC §6).
 pub(super) fn endpoint_json(app: &AppState, record: &EndpointRecord) -> Value {
@@ -29,6 +28,7 @@ pub(super) fn endpoint_json(app: &AppState, record: &EndpointRecord) -> Value {
         "updatedAt": record.updated_at,
         "scoringUri": format!("{scheme}://{host}:{port}/api/v1/service/{}/score", record.name),
         "authMode": record.auth_mode.as_str(),
+        "allowUnauthenticated": record.allow_unauthenticated,
         "transport": record.transport,
         "traffic": record.traffic,
         "mirrorTraffic": record.mirror_traffic,
@@ -47,7 +47,7 @@ pub async fn list(
     State(app): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsRead)?;
+    caller.authorize(&app, Action::EndpointsRead, super::Scope::Root)?;
     let records = app.store.endpoints().map_err(store_err)?;
     Ok(Json(json!(records.iter().map(|r| endpoint_json(&app, r)).collect::<Vec<_>>())))
 }
@@ -58,7 +58,7 @@ pub async fn show(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsRead)?;
+    caller.authorize(&app, Action::EndpointsRead, super::Scope::endpoint(&name))?;
     let record = app
         .store
         .endpoint(&name)
@@ -73,13 +73,45 @@ pub async fn credentials(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::ListKeys)?;
+    let record = app.store.endpoint(&name).map_err(store_err)?;
+    // Keys are listed (`endpoints/listKeys/action`); tokens are issued (`endpoints/token/action`).
+    let action = match record.as_ref().map(|r| r.auth_mode) {
+        Some(AuthMode::Token) => Action::Token,
+        _ => Action::ListKeys,
+    };
+    caller.authorize(&app, action, super::Scope::endpoint(&name))?;
+    let record = record.ok_or_else(|| ApiError::endpoint_not_found(&name))?;
     let keys = app
         .store
         .keys(&name)
         .map_err(store_err)?
         .ok_or_else(|| ApiError::endpoint_not_found(&name))?;
-    Ok(Json(json!({ "primaryKey": keys.primary, "secondaryKey": keys.secondary })))
+    match record.auth_mode {
+        AuthMode::Key => {
+            Ok(Json(json!({ "primaryKey": keys.primary, "secondaryKey": keys.secondary })))
+        }
+        AuthMode::Token => {
+            let subject = caller.describe();
+            let grant = crate::auth::token::issue(
+                &name,
+                keys.token_secret.as_bytes(),
+                std::time::Duration::from_secs(app.settings.auth.token_lifetime_s),
+                &subject,
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "token signing failed");
+                ApiError::internal()
+            })?;
+            tracing::info!(endpoint = %name, subject = %subject, expires = %grant.expiry_time_utc, "token issued");
+            Ok(Json(serde_json::to_value(grant).unwrap_or(Value::Null)))
+        }
+        AuthMode::None => Err(ApiError::invalid_input(format!(
+            "endpoint {name} uses auth_mode none: it takes no credential"
+        ))),
+        AuthMode::Oidc => Err(ApiError::invalid_input(format!(
+            "endpoint {name} uses auth_mode oidc: clients present their identity provider's tokens"
+        ))),
+    }
 }
 
 /// `PUT /endpoints/{name}`: creates an endpoint with fresh keys.
@@ -89,7 +121,7 @@ pub async fn create(
     Path(name): Path<String>,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsWrite)?;
+    caller.authorize(&app, Action::EndpointsWrite, super::Scope::endpoint(&name))?;
     let spec: manage::endpoints::EndpointSpec = super::json_body(body).await?;
     let record = manage::endpoints::create(&app, &name, spec).await?;
     Ok(Json(endpoint_json(&app, &record)))
@@ -102,7 +134,7 @@ pub async fn update(
     Path(name): Path<String>,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsWrite)?;
+    caller.authorize(&app, Action::EndpointsWrite, super::Scope::endpoint(&name))?;
     let patch: manage::endpoints::EndpointPatch = super::json_body(body).await?;
     let record = manage::endpoints::update(&app, &name, patch).await?;
     Ok(Json(endpoint_json(&app, &record)))
@@ -114,7 +146,7 @@ pub async fn delete(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsDelete)?;
+    caller.authorize(&app, Action::EndpointsDelete, super::Scope::endpoint(&name))?;
     manage::endpoints::delete(&app, &name).await?;
     Ok(Json(json!({ "deleted": format!("/endpoints/{name}") })))
 }
@@ -132,17 +164,10 @@ pub async fn regenerate_keys(
     Path(name): Path<String>,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::RegenerateKeys)?;
+    caller.authorize(&app, Action::RegenerateKeys, super::Scope::endpoint(&name))?;
     let req: Regenerate = super::json_body(body).await?;
-    let slot = match req.key_type.as_str() {
-        "primary" => KeySlot::Primary,
-        "secondary" => KeySlot::Secondary,
-        other => {
-            return Err(ApiError::invalid_input(format!(
-                "keyType \"{other}\" must be primary or secondary"
-            )))
-        }
-    };
-    manage::endpoints::regenerate_key(&app, &name, slot).await?;
-    Ok(Json(json!({ "regenerated": slot.as_str() })))
+    let which =
+        manage::endpoints::KeyType::parse(&req.key_type).map_err(ApiError::invalid_input)?;
+    manage::endpoints::regenerate_key(&app, &name, which).await?;
+    Ok(Json(json!({ "regenerated": which.as_str() })))
 }

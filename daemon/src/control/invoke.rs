@@ -32,9 +32,9 @@ pub async fn invoke(
         request_id,
     );
     call.auth_mode = "control";
-    call.identity = Some(Identity::UnixUser(caller.uid));
+    call.identity = Some(Identity::UnixUser(caller.describe()));
     let result = async {
-        caller.authorize(Action::Score)?;
+        caller.authorize(&app, Action::Score, super::Scope::endpoint(&name))?;
         let table = app.table();
         let endpoint =
             table.endpoint(&name).cloned().ok_or_else(|| ApiError::endpoint_not_found(&name))?;
@@ -46,10 +46,9 @@ pub async fn invoke(
         )
         .await?;
         let deployment = dispatch::choose(&endpoint, &mut call, &headers)?;
-        let (runner, signature) = dispatch::loaded(&deployment)?;
+        let (_, signature) = dispatch::loaded(&deployment)?;
         let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
-        dispatch::mirror(&app, &endpoint, &call, &inputs);
-        let outputs = dispatch::run(&app, &call, &deployment, runner, inputs).await?;
+        let outputs = dispatch::score(&app, &call, &endpoint, &deployment, inputs).await?;
         Ok::<_, ApiError>(dispatch::json_ok(seed::encode(&outputs, signature)))
     }
     .await;

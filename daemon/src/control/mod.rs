@@ -10,6 +10,7 @@ mod deployments;
 mod endpoints;
 mod invoke;
 mod models;
+mod roles;
 mod socket;
 mod system;
 mod tls;
@@ -23,7 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub use caller::{Action, Caller};
+pub use caller::{Action, Caller, Scope};
 pub use client::{ControlClient, ControlError};
 pub use socket::{bind_control_socket, serve_control, ControlSocketError};
 
@@ -54,6 +55,13 @@ pub fn router(app: Arc<AppState>) -> Router {
         )
         .route("/models", get(models::list).post(models::register))
         .route("/tls", get(tls::show).put(tls::set))
+        .route("/roleDefinitions", get(roles::list_definitions).put(roles::put_definition))
+        .route(
+            "/roleDefinitions/{name}",
+            get(roles::show_definition).delete(roles::delete_definition),
+        )
+        .route("/roleAssignments", get(roles::list_assignments).post(roles::create_assignment))
+        .route("/roleAssignments/{id}", axum::routing::delete(roles::delete_assignment))
         .route("/models/{name}/versions/{version}", get(models::show).delete(models::delete))
         .fallback(|| async { ApiError::not_found("no such control route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -42,7 +42,7 @@ pub async fn register(
     caller: Caller,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::ModelsWrite)?;
+    caller.authorize(&app, Action::ModelsWrite, super::Scope::Root)?;
     let req: Register = super::json_body(body).await?;
     let record = manage::models::register(&app, &req.name, &req.version, &req.path).await?;
     Ok(Json(model_json(&record)))
@@ -53,7 +53,7 @@ pub async fn list(
     State(app): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::ModelsRead)?;
+    caller.authorize(&app, Action::ModelsRead, super::Scope::Root)?;
     let models = app.store.models().map_err(store_err)?;
     Ok(Json(json!(models.iter().map(model_json).collect::<Vec<_>>())))
 }
@@ -64,7 +64,7 @@ pub async fn show(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::ModelsRead)?;
+    caller.authorize(&app, Action::ModelsRead, super::Scope::Root)?;
     let m =
         app.store.model(&name, &version).map_err(store_err)?.ok_or_else(|| {
             ApiError::not_found(format!("model {name}:{version} is not registered"))
@@ -78,7 +78,7 @@ pub async fn delete(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::ModelsWrite)?;
+    caller.authorize(&app, Action::ModelsWrite, super::Scope::Root)?;
     manage::models::delete(&app, &name, &version).await?;
     Ok(Json(json!({ "deleted": format!("/models/{name}/versions/{version}") })))
 }

@@ -28,10 +28,13 @@ pub enum ControlSocketError {
     },
 }
 
-/// Binds the socket at `path` with mode 0660 and group `admin_group` (when that group exists).
+/// Binds the socket at `path` with `mode` (`daemon.control_socket_mode`, SPEC §1: 0660 by
+/// default; 0666 lets any local user connect and roles decide) and group `admin_group` (when
+/// that group exists).
 pub fn bind_control_socket(
     path: &Path,
     admin_group: &str,
+    mode: u32,
 ) -> Result<UnixListener, ControlSocketError> {
     let io = |what: &'static str| {
         move |source| ControlSocketError::Io { path: path.into(), what, source }
@@ -45,8 +48,8 @@ pub fn bind_control_socket(
         Err(e) => return Err(io("removing a stale socket")(e)),
     }
     let listener = UnixListener::bind(path).map_err(io("binding"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(io("setting mode 0660"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io("setting its mode (daemon.control_socket_mode)"))?;
     match admin_gid(admin_group) {
         Some(gid) => {
             std::os::unix::fs::chown(path, None, Some(gid)).map_err(io("setting its group"))?;

@@ -15,7 +15,7 @@ pub async fn status(
     State(app): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::EndpointsRead)?;
+    caller.authorize(&app, Action::EndpointsRead, super::Scope::Root)?;
     let table = app.table();
     let mut endpoints: Vec<Value> = table
         .endpoints
@@ -43,7 +43,7 @@ pub async fn devices(
     State(app): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::DevicesRead)?;
+    caller.authorize(&app, Action::DevicesRead, super::Scope::Root)?;
     let backends = app.backends.clone();
     let devices = tokio::task::spawn_blocking(move || backends.devices())
         .await

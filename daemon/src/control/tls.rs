@@ -33,7 +33,7 @@ pub async fn show(
     State(app): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(super::Action::EndpointsRead)?;
+    caller.authorize(&app, Action::TlsRead, super::Scope::Root)?;
     let tls = tls_of(&app)?;
     Ok(Json(tls_json(&tls)))
 }
@@ -53,7 +53,7 @@ pub async fn set(
     caller: Caller,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(Action::TlsWrite)?;
+    caller.authorize(&app, Action::TlsWrite, super::Scope::Root)?;
     let req: SetTls = super::json_body(body).await?;
     let tls = tls_of(&app)?;
     let _writing = app.writes.lock().await;

@@ -92,7 +92,7 @@ pub async fn build_table(
 ) -> Result<super::RoutingTable, crate::store::StoreError> {
     use std::collections::BTreeMap;
 
-    use crate::auth::{Credentials, KeyDigests};
+    use crate::auth::Credentials;
 
     let mut loads = tokio::task::JoinSet::new();
     for record in store.deployments()? {
@@ -112,13 +112,21 @@ pub async fn build_table(
     }
     let mut table = super::RoutingTable::default();
     for record in store.endpoints()? {
-        let Some(keys) = store.keys(&record.name)? else {
+        let Some(mut keys) = store.keys(&record.name)? else {
             tracing::error!(endpoint = %record.name, "endpoint has no keys in the store; not served");
             continue;
         };
+        if record.auth_mode == crate::store::AuthMode::Token
+            && crate::manage::endpoints::ensure_token_secret(&mut keys).unwrap_or(false)
+        {
+            store.put_keys(&record.name, &keys)?;
+        }
+        if record.auth_mode == crate::store::AuthMode::None {
+            tracing::warn!(endpoint = %record.name, "endpoint serves with auth_mode none: anyone on the network may score it");
+        }
         let deployments = by_endpoint.remove(&record.name).unwrap_or_default();
         let live = super::LiveEndpoint {
-            credentials: Credentials::Keys(KeyDigests::new(&keys)),
+            credentials: Credentials::for_endpoint(&record, &keys),
             deployments,
             record,
         };

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{live_endpoint, publish, ManageError};
-use crate::auth::{keys, Credentials, KeyDigests, KeySlot};
+use crate::auth::{keys, Credentials, KeySlot};
 use crate::deploy::{traffic, LiveEndpoint};
 use crate::names;
 use crate::state::AppState;
-use crate::store::{now_rfc3339, AuthMode, EndpointRecord, NetworkAccess, Transport};
+use crate::store::{now_rfc3339, AuthMode, EndpointKeys, EndpointRecord, NetworkAccess, Transport};
 
 /// The body of `PUT /endpoints/{name}` (the endpoint file's fields).
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +26,9 @@ pub struct EndpointSpec {
     /// `tls` (CPU/GPU deployments, the default) or `plain` (FPGA deployments).
     #[serde(default)]
     pub transport: Option<String>,
+    /// Required with `auth_mode = "none"`.
+    #[serde(default)]
+    pub allow_unauthenticated: Option<bool>,
 }
 
 /// The body of `PATCH /endpoints/{name}`.
@@ -36,6 +39,39 @@ pub struct EndpointPatch {
     pub mirror_traffic: Option<BTreeMap<String, u32>>,
     pub description: Option<String>,
     pub public_network_access: Option<String>,
+    /// Switches the endpoint's auth mode; the old credentials stop working at once.
+    pub auth_mode: Option<String>,
+    pub allow_unauthenticated: Option<bool>,
+}
+
+/// `auth_mode = "none"` needs the operator's explicit `allow_unauthenticated = true`.
+pub fn check_unauthenticated(mode: AuthMode, allowed: bool) -> Result<(), String> {
+    if mode == AuthMode::None && !allowed {
+        return Err("auth_mode \"none\" lets anyone on the network score: set \
+                    allow_unauthenticated = true to confirm"
+            .into());
+    }
+    Ok(())
+}
+
+/// `auth_mode = "oidc"` needs `[oidc]` in the config (issuer, audience, JWKS file).
+pub fn check_oidc(app: &AppState, mode: AuthMode) -> Result<(), ManageError> {
+    if mode == AuthMode::Oidc && app.oidc().is_none() {
+        return Err(ManageError::Invalid(
+            "auth_mode \"oidc\" needs [oidc] issuer, audience and jwks_file in the config".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Fills a missing token-signing secret (stores made before token mode); true if it did.
+pub fn ensure_token_secret(keys: &mut EndpointKeys) -> Result<bool, ManageError> {
+    if !keys.token_secret.is_empty() {
+        return Ok(false);
+    }
+    keys.token_secret = keys::generate_secret()
+        .map_err(|_| ManageError::Invalid("no randomness for the token secret".into()))?;
+    Ok(true)
 }
 
 fn transport(s: &str) -> Result<Transport, ManageError> {
@@ -69,6 +105,9 @@ pub async fn create(
     }
     let auth_mode = AuthMode::parse(spec.auth_mode.as_deref().unwrap_or("key"))
         .map_err(ManageError::Invalid)?;
+    let allow_unauthenticated = spec.allow_unauthenticated.unwrap_or(false);
+    check_unauthenticated(auth_mode, allow_unauthenticated).map_err(ManageError::Invalid)?;
+    check_oidc(app, auth_mode)?;
     let public_network_access =
         NetworkAccess::parse(spec.public_network_access.as_deref().unwrap_or("enabled"))
             .map_err(ManageError::Invalid)?;
@@ -80,6 +119,7 @@ pub async fn create(
         transport: transport(spec.transport.as_deref().unwrap_or("tls"))?,
         traffic: BTreeMap::new(),
         mirror_traffic: BTreeMap::new(),
+        allow_unauthenticated,
         description: spec.description.unwrap_or_default(),
         created_at: now.clone(),
         updated_at: now,
@@ -87,9 +127,15 @@ pub async fn create(
     let pair =
         keys::generate_pair().map_err(|_| ManageError::Invalid("no randomness for keys".into()))?;
     app.store.put_endpoint(&record, Some(&pair))?;
+    if auth_mode == AuthMode::None {
+        tracing::warn!(
+            endpoint = name,
+            "endpoint created with auth_mode none: anyone on the network may score it"
+        );
+    }
     let live = LiveEndpoint {
+        credentials: Credentials::for_endpoint(&record, &pair),
         record: record.clone(),
-        credentials: Credentials::Keys(KeyDigests::new(&pair)),
         deployments: BTreeMap::new(),
     };
     publish(app, name, Some(live));
@@ -145,9 +191,23 @@ pub async fn update(
     if let Some(p) = patch.public_network_access {
         record.public_network_access = NetworkAccess::parse(&p).map_err(ManageError::Invalid)?;
     }
+    if let Some(allowed) = patch.allow_unauthenticated {
+        record.allow_unauthenticated = allowed;
+    }
+    if let Some(mode) = patch.auth_mode {
+        record.auth_mode = AuthMode::parse(&mode).map_err(ManageError::Invalid)?;
+    }
+    check_unauthenticated(record.auth_mode, record.allow_unauthenticated)
+        .map_err(ManageError::Invalid)?;
+    check_oidc(app, record.auth_mode)?;
+    let mut keys =
+        app.store.keys(name)?.ok_or_else(|| ManageError::EndpointNotFound(name.to_string()))?;
+    let filled = ensure_token_secret(&mut keys)?;
     record.updated_at = now_rfc3339();
-    app.store.put_endpoint(&record, None)?;
+    app.store.put_endpoint(&record, filled.then_some(&keys))?;
     let mut next = (*live).clone();
+    // New credentials from the record in force: a mode switch ends the old ones at once.
+    next.credentials = Credentials::for_endpoint(&record, &keys);
     next.record = record.clone();
     publish(app, name, Some(next));
     tracing::info!(endpoint = name, traffic = ?record.traffic, mirror = ?record.mirror_traffic, "endpoint updated");
@@ -166,22 +226,62 @@ pub async fn delete(app: &AppState, name: &str) -> Result<(), ManageError> {
     Ok(())
 }
 
-/// Replaces one key; the other keeps working.
-pub async fn regenerate_key(app: &AppState, name: &str, slot: KeySlot) -> Result<(), ManageError> {
+/// Which credential `regenerate-keys` replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Key(KeySlot),
+    /// The token-signing secret: every token issued so far stops working.
+    TokenSigning,
+}
+
+impl KeyType {
+    /// Parses `--key-type`: `primary`, `secondary` or `token-signing`.
+    pub fn parse(s: &str) -> Result<KeyType, String> {
+        match s {
+            "primary" => Ok(KeyType::Key(KeySlot::Primary)),
+            "secondary" => Ok(KeyType::Key(KeySlot::Secondary)),
+            "token-signing" => Ok(KeyType::TokenSigning),
+            other => {
+                Err(format!("keyType \"{other}\" must be primary, secondary or token-signing"))
+            }
+        }
+    }
+
+    /// The name `regenerate-keys` reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Key(slot) => slot.as_str(),
+            KeyType::TokenSigning => "token-signing",
+        }
+    }
+}
+
+/// Replaces one key (the other keeps working) or the token-signing secret.
+pub async fn regenerate_key(app: &AppState, name: &str, which: KeyType) -> Result<(), ManageError> {
     let _writing = app.writes.lock().await;
     let live = live_endpoint(app, name)?;
     let mut pair =
         app.store.keys(name)?.ok_or_else(|| ManageError::EndpointNotFound(name.to_string()))?;
-    let fresh =
-        keys::generate().map_err(|_| ManageError::Invalid("no randomness for keys".into()))?;
-    match slot {
-        KeySlot::Primary => pair.primary = fresh,
-        KeySlot::Secondary => pair.secondary = fresh,
+    if matches!(which, KeyType::Key(_)) && live.record.auth_mode == AuthMode::Token {
+        return Err(ManageError::Invalid(format!(
+            "endpoint {name} uses token auth and has no keys to regenerate: use --key-type \
+             token-signing to rotate its signing secret (every token issued so far stops working)"
+        )));
+    }
+    let fresh = match which {
+        KeyType::Key(_) => keys::generate(),
+        KeyType::TokenSigning => keys::generate_secret(),
+    }
+    .map_err(|_| ManageError::Invalid("no randomness for keys".into()))?;
+    match which {
+        KeyType::Key(KeySlot::Primary) => pair.primary = fresh,
+        KeyType::Key(KeySlot::Secondary) => pair.secondary = fresh,
+        KeyType::TokenSigning => pair.token_secret = fresh,
     }
     app.store.put_keys(name, &pair)?;
     let mut next = (*live).clone();
-    next.credentials = Credentials::Keys(KeyDigests::new(&pair));
+    next.credentials = Credentials::for_endpoint(&live.record, &pair);
     publish(app, name, Some(next));
-    tracing::info!(endpoint = name, key = slot.as_str(), "key regenerated");
+    tracing::info!(endpoint = name, key = which.as_str(), "key regenerated");
     Ok(())
 }

@@ -14,7 +14,6 @@ use crate::batch::Runner;
 use crate::deploy::{DeploymentState, LiveDeployment, LiveEndpoint};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::NetworkAccess;
 
 /// How long a client should wait before retrying a full queue.
 const QUEUE_FULL_RETRY: Duration = Duration::from_secs(1);
@@ -56,7 +55,8 @@ impl Call {
             status.as_u16(),
             self.started.elapsed().as_secs_f64(),
         );
-        let mut identity = self.identity.map(|i| i.describe()).unwrap_or_else(|| "-".into());
+        let mut identity =
+            self.identity.as_ref().map(|i| i.describe()).unwrap_or_else(|| "-".into());
         if let Some(cn) = &self.peer.cert_cn {
             identity.push_str(&format!(",cert:{cn}"));
         }
@@ -88,32 +88,8 @@ pub fn admit(
         .filter(|e| e.served_on(l.transport))
         .cloned()
         .ok_or_else(|| ApiError::endpoint_not_found(&call.endpoint))?;
-    if endpoint.record.public_network_access == NetworkAccess::Disabled
-        && !l.app.allowed_networks.iter().any(|n| n.contains(&call.peer.addr.ip()))
-    {
-        l.app.metrics.auth_failure(&call.endpoint, "network");
-        return Err(ApiError::forbidden(format!(
-            "endpoint {} is not open to public networks and {} is not in network.allowed_networks",
-            call.endpoint,
-            call.peer.addr.ip()
-        )));
-    }
     call.auth_mode = endpoint.credentials.mode().as_str();
-    let peer = call.peer.addr.ip();
-    if let Some(wait) = l.app.auth_limiter.blocked_for(peer) {
-        l.app.metrics.auth_failure(&call.endpoint, "rate_limited");
-        return Err(ApiError::too_many_auth_failures(wait));
-    }
-    let identity =
-        auth::authenticate(&call.endpoint, &endpoint.credentials, headers).inspect_err(|_| {
-            l.app.auth_limiter.record_failure(peer);
-            let reason = if headers.contains_key(axum::http::header::AUTHORIZATION) {
-                "invalid"
-            } else {
-                "missing"
-            };
-            l.app.metrics.auth_failure(&call.endpoint, reason);
-        })?;
+    let identity = auth::admit(&l.app, &endpoint, call.peer.addr.ip(), headers)?;
     call.identity = Some(identity);
     Ok(endpoint)
 }
@@ -224,6 +200,20 @@ pub fn mirror(app: &AppState, endpoint: &LiveEndpoint, call: &Call, inputs: &[Te
             }
         });
     }
+}
+
+/// The one scoring step every route shares (seed, Open Inference Protocol, `endpoint invoke`):
+/// copies to the endpoint's mirrors, then the inputs run on the chosen deployment's queue.
+pub async fn score(
+    app: &AppState,
+    call: &Call,
+    endpoint: &LiveEndpoint,
+    deployment: &LiveDeployment,
+    inputs: Vec<Tensor>,
+) -> Result<Vec<Tensor>, ApiError> {
+    let (runner, _) = loaded(deployment)?;
+    mirror(app, endpoint, call, &inputs);
+    run(app, call, deployment, runner, inputs).await
 }
 
 /// Runs inputs on the deployment's queue, bounded by the request timeout.

@@ -6,6 +6,7 @@ pub(crate) mod dispatch;
 mod health;
 mod oip;
 mod score;
+mod token;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub struct Listener {
 pub fn router(app: Arc<AppState>, transport: Transport) -> Router {
     Router::new()
         .route("/api/v1/service/{endpoint}/score", post(score::seed))
+        .route("/api/v1/service/{endpoint}/token", post(token::issue))
         .route("/v2/health/live", get(health::live))
         .route("/v2/health/ready", get(health::ready))
         .route("/v2/models/{endpoint}", get(oip::metadata))

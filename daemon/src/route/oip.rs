@@ -77,11 +77,11 @@ async fn infer_inner(
 ) -> Result<Response, ApiError> {
     let dispatch::Accepted { endpoint, deployment, value, binary } =
         dispatch::accept(l, call, headers, body).await?;
-    let (runner, signature) = dispatch::loaded(&deployment)?;
+    let (_, signature) = dispatch::loaded(&deployment)?;
     let decoded =
         oip::decode(value, signature, binary.as_deref()).map_err(ApiError::invalid_input)?;
-    dispatch::mirror(&l.app, &endpoint, call, &decoded.inputs);
-    let outputs = dispatch::run(&l.app, call, &deployment, runner, decoded.inputs.clone()).await?;
+    let outputs =
+        dispatch::score(&l.app, call, &endpoint, &deployment, decoded.inputs.clone()).await?;
     let version = version_of(&deployment.record.model);
     let (json, blobs) = oip::encode(&call.endpoint, version, &decoded, &outputs, signature);
     if blobs.is_empty() {

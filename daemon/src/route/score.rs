@@ -38,9 +38,8 @@ async fn score(
             "binary tensor data (Inference-Header-Content-Length) is for /v2/models/{endpoint}/infer",
         ));
     }
-    let (runner, signature) = dispatch::loaded(&deployment)?;
+    let (_, signature) = dispatch::loaded(&deployment)?;
     let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
-    dispatch::mirror(&l.app, &endpoint, call, &inputs);
-    let outputs = dispatch::run(&l.app, call, &deployment, runner, inputs).await?;
+    let outputs = dispatch::score(&l.app, call, &endpoint, &deployment, inputs).await?;
     Ok(dispatch::json_ok(seed::encode(&outputs, signature)))
 }

@@ -4,6 +4,7 @@
 
 mod records;
 mod repository;
+mod roles;
 mod seal;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,8 @@ pub struct Store {
     endpoints: sled::Tree,
     deployments: sled::Tree,
     keys: sled::Tree,
+    role_definitions: sled::Tree,
+    role_assignments: sled::Tree,
     sealer: Sealer,
 }
 
@@ -81,6 +84,8 @@ impl Store {
             endpoints: tree("endpoints")?,
             deployments: tree("deployments")?,
             keys: tree("keys")?,
+            role_definitions: tree(roles::ROLE_DEFINITIONS)?,
+            role_assignments: tree(roles::ROLE_ASSIGNMENTS)?,
             sealer: Sealer::open_or_create(master_key)?,
             db,
         })
@@ -268,6 +273,7 @@ mod tests {
             transport: Transport::Tls,
             traffic: BTreeMap::from([("blue".to_string(), 100)]),
             mirror_traffic: BTreeMap::new(),
+            allow_unauthenticated: false,
             description: String::new(),
             created_at: now_rfc3339(),
             updated_at: now_rfc3339(),
@@ -278,7 +284,11 @@ mod tests {
     fn endpoint_and_sealed_keys_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("master.key");
-        let keys = EndpointKeys { primary: "esk_primary".into(), secondary: "esk_second".into() };
+        let keys = EndpointKeys {
+            primary: "esk_primary".into(),
+            secondary: "esk_second".into(),
+            token_secret: "tsk_sealed_secret".into(),
+        };
         {
             let store = Store::open(dir.path(), &key_path).unwrap();
             store.put_endpoint(&endpoint("e1"), Some(&keys)).unwrap();
@@ -295,12 +305,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("master.key");
         let store = Store::open(dir.path(), &key_path).unwrap();
-        let keys = EndpointKeys { primary: "esk_findme1".into(), secondary: "esk_findme2".into() };
+        let keys = EndpointKeys {
+            primary: "esk_findme1".into(),
+            secondary: "esk_findme2".into(),
+            token_secret: "tsk_findme3".into(),
+        };
         store.put_endpoint(&endpoint("e1"), Some(&keys)).unwrap();
         drop(store);
         for entry in walk(&dir.path().join("store")) {
             let bytes = std::fs::read(&entry).unwrap();
-            assert!(!bytes.windows(11).any(|w| w == b"esk_findme1"), "{}", entry.display());
+            for secret in [&b"esk_findme1"[..], b"esk_findme2", b"tsk_findme3"] {
+                assert!(!bytes.windows(secret.len()).any(|w| w == secret), "{}", entry.display());
+            }
         }
     }
 

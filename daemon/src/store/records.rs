@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     Key,
+    Token,
+    Oidc,
+    None,
 }
 
 impl AuthMode {
@@ -18,9 +21,9 @@ impl AuthMode {
     pub fn parse(s: &str) -> Result<AuthMode, String> {
         match s {
             "key" => Ok(AuthMode::Key),
-            "token" | "oidc" | "none" => {
-                Err(format!("auth_mode \"{s}\" is not available in this version of edgeserve"))
-            }
+            "token" => Ok(AuthMode::Token),
+            "none" => Ok(AuthMode::None),
+            "oidc" => Ok(AuthMode::Oidc),
             other => {
                 Err(format!("unknown auth_mode \"{other}\" (expected key, token, oidc or none)"))
             }
@@ -31,6 +34,9 @@ impl AuthMode {
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMode::Key => "key",
+            AuthMode::Token => "token",
+            AuthMode::Oidc => "oidc",
+            AuthMode::None => "none",
         }
     }
 }
@@ -100,6 +106,9 @@ pub struct EndpointRecord {
     pub transport: Transport,
     pub traffic: BTreeMap<String, u32>,
     pub mirror_traffic: BTreeMap<String, u32>,
+    /// Required for `auth_mode = "none"`: the operator's explicit consent (SPEC §4).
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
     pub description: String,
     pub created_at: String,
     pub updated_at: String,
@@ -127,6 +136,10 @@ pub struct DeploymentRecord {
 pub struct EndpointKeys {
     pub primary: String,
     pub secondary: String,
+    /// The token-mode signing secret (SPEC §4), sealed with the keys; empty in stores made
+    /// before token mode existed, filled when an endpoint first needs it.
+    #[serde(default)]
+    pub token_secret: String,
 }
 
 impl std::fmt::Debug for EndpointKeys {

@@ -201,3 +201,92 @@ fn model_show_says_which_targets_run_the_model() {
     assert_eq!(m["targets"][0], json!({"target": "cpu", "supported": true}), "{m}");
     assert_eq!(m["signature"]["outputs"][0]["shape"], json!([-1, 3]), "{m}");
 }
+
+/// Splits OIP BYTES binary data: 4-byte little-endian lengths, each followed by its bytes.
+fn bytes_elements(mut data: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        let n = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        out.push(String::from_utf8(data[4..4 + n].to_vec()).unwrap());
+        data = &data[4 + n..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zipmap_and_text_outputs_in_metadata_and_the_binary_extension() {
+    let mut h = Harness::bare();
+    h.start();
+    let dir = models_dir().join("exporters/skl_string_labels");
+    let key = tokio::task::block_in_place(|| deploy(&h, "species", dir.to_str().unwrap()));
+    let meta: Value = h
+        .client()
+        .get(h.url("/v2/models/species"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outputs = meta["outputs"].as_array().unwrap();
+    let label = outputs.iter().find(|o| o["name"] == "output_label").unwrap();
+    assert_eq!(label["datatype"], "BYTES", "{meta}");
+    let probs = outputs.iter().find(|o| o["name"] == "output_probability").unwrap();
+    assert_eq!(probs["datatype"], "BYTES", "{meta}");
+    assert_eq!(probs["shape"], json!([-1]), "{meta}");
+    assert_eq!(probs["parameters"]["content_type"], "zipmap", "{meta}");
+    assert_eq!(probs["parameters"]["labels"], json!(["setosa", "versicolor", "virginica"]));
+
+    // The reference case at batch 3, outputs in the binary extension.
+    let x = [
+        6.02325439453125,
+        2.3544020652770996,
+        4.706676959991455,
+        2.6003572940826416,
+        6.856669902801514,
+        1.816947102546692,
+        3.7440764904022217,
+        1.3145490884780884,
+        4.276006698608398,
+        4.223479747772217,
+        6.887601852416992,
+        0.9593933820724487,
+    ];
+    let resp = h
+        .client()
+        .post(h.url("/v2/models/species/infer"))
+        .bearer_auth(&key)
+        .json(&json!({
+            "inputs": [{"name": "X", "shape": [3, 4], "datatype": "FP32", "data": x}],
+            "parameters": {"binary_data_output": true}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let header_len: usize =
+        resp.headers()["inference-header-content-length"].to_str().unwrap().parse().unwrap();
+    let body = resp.bytes().await.unwrap();
+    let header: Value = serde_json::from_slice(&body[..header_len]).unwrap();
+    let mut at = header_len;
+    let mut by_name = std::collections::HashMap::new();
+    for out in header["outputs"].as_array().unwrap() {
+        let n = out["parameters"]["binary_data_size"].as_u64().unwrap() as usize;
+        by_name.insert(
+            out["name"].as_str().unwrap().to_string(),
+            (out.clone(), body[at..at + n].to_vec()),
+        );
+        at += n;
+    }
+    let (meta, bytes) = &by_name["output_label"];
+    assert_eq!(meta["datatype"], "BYTES");
+    // onnxruntime 1.32 on the same rows.
+    assert_eq!(bytes_elements(bytes), ["virginica", "versicolor", "virginica"]);
+    let (meta, bytes) = &by_name["output_probability"];
+    assert_eq!(meta["shape"], json!([3]));
+    let rows: Vec<Value> =
+        bytes_elements(bytes).iter().map(|r| serde_json::from_str(r).unwrap()).collect();
+    assert_eq!(rows[1], json!({"setosa": 0.0, "versicolor": 1.0, "virginica": 0.0}));
+    assert_eq!(rows[2], json!({"setosa": 0.0, "versicolor": 0.0, "virginica": 1.0}));
+}

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth_modes;
 mod certificates;
 mod clients;
 mod config_errors;
@@ -12,9 +13,11 @@ mod fpga;
 mod gpu;
 mod mcu;
 mod metrics;
+mod oidc;
 mod oip;
 mod operator;
 mod packaging;
+mod rbac;
 mod reference;
 mod restart;
 mod scoring;
