@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the edgeserve .deb: both binaries, the systemd units, sysusers and tmpfiles entries, a
-# default config (a conffile: a changed one is never overwritten), the boards' udev rules.
+# default config (a conffile: a changed one is never overwritten), the boards' udev rules, shell
+# completions (bash, zsh, fish) and the manual pages edgeserve(1) and edgeserved(8).
 #   bash scripts/package-deb.sh [--profile release|debug] [--out DIR] [--bin-dir DIR]
 # --bin-dir packages binaries already built there instead of building them.
 # Prints the path of the package it wrote.
@@ -51,6 +52,19 @@ install -D -m 0644 systemd/edgeserve.tmpfiles.conf "$stage/usr/lib/tmpfiles.d/ed
 mkdir -p "$stage/lib/udev/rules.d"
 "$bin/edgeserve" board udev-rules > "$stage/lib/udev/rules.d/70-edgeserve.rules"
 chmod 0644 "$stage/lib/udev/rules.d/70-edgeserve.rules"
+# Shell completions and manual pages, generated from the binaries' own clap definitions.
+share="$stage/usr/share"
+install -d -m 0755 "$share/bash-completion/completions" "$share/zsh/vendor-completions" \
+    "$share/fish/vendor_completions.d" "$share/man/man1" "$share/man/man8"
+"$bin/edgeserve" completions bash > "$share/bash-completion/completions/edgeserve"
+"$bin/edgeserve" completions zsh > "$share/zsh/vendor-completions/_edgeserve"
+"$bin/edgeserve" completions fish > "$share/fish/vendor_completions.d/edgeserve.fish"
+epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
+SOURCE_DATE_EPOCH="$epoch" "$bin/edgeserve" man | gzip -9n > "$share/man/man1/edgeserve.1.gz"
+SOURCE_DATE_EPOCH="$epoch" "$bin/edgeserved" --print-man | gzip -9n > "$share/man/man8/edgeserved.8.gz"
+chmod 0644 "$share/bash-completion/completions/edgeserve" "$share/zsh/vendor-completions/_edgeserve" \
+    "$share/fish/vendor_completions.d/edgeserve.fish" "$share/man/man1/edgeserve.1.gz" \
+    "$share/man/man8/edgeserved.8.gz"
 install -D -m 0644 packaging/edgeserve.toml "$stage/etc/edgeserve/edgeserve.toml"
 
 doc="$stage/usr/share/doc/edgeserve"

@@ -13,7 +13,7 @@ use crate::config::{ConfigError, Settings};
 use crate::listen::{self, ConnectionLimits, TlsError};
 use crate::provision::{self, ProvisionError};
 use crate::state::AppState;
-use crate::store::{master_key_path, Store, StoreError, Transport};
+use crate::store::{Store, StoreError, Transport};
 
 /// Longest wait for in-flight requests when stopping.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -62,8 +62,9 @@ pub type OnReady = Box<dyn FnOnce(&AppState, &[SocketAddr]) + Send>;
 
 /// How to run, beyond the config file.
 pub struct RunOptions {
-    /// The master key file (default: the systemd credential, else /etc/edgeserve/master.key).
-    pub master_key: PathBuf,
+    /// A master key file that wins over `daemon.master_key` (the demo's own key); `None` reads
+    /// `daemon.master_key` (default: the systemd credential, else /etc/edgeserve/master.key).
+    pub master_key: Option<PathBuf>,
     /// Folder that relative paths in the config file are taken from.
     pub base_dir: PathBuf,
     /// Called once every listener is bound and every declared deployment is loaded.
@@ -72,7 +73,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> RunOptions {
-        RunOptions { master_key: master_key_path(), base_dir: PathBuf::from("."), on_ready: None }
+        RunOptions { master_key: None, base_dir: PathBuf::from("."), on_ready: None }
     }
 }
 
@@ -106,7 +107,9 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     let state_dir = settings.daemon.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
         .map_err(|source| DaemonError::StateDir { path: state_dir.clone(), source })?;
-    let store = Arc::new(Store::open(&state_dir, &options.master_key)?);
+    let master_key =
+        options.master_key.clone().unwrap_or_else(|| settings.daemon.master_key_path());
+    let store = Arc::new(Store::open(&state_dir, &master_key)?);
     let backends = Backends::builtin_with(
         Some(&state_dir.join("cache")),
         std::time::Duration::from_millis(settings.limits.request_timeout_ms),
@@ -135,6 +138,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         tracing::info!(listen = %local, transport = ?role, "listening");
         let (transport, acceptor) = match role {
             listen::Role::Metrics => {
+                where_bound.metrics.get_or_insert(local);
                 listeners.spawn(crate::metrics::serve_metrics(
                     listener,
                     app.clone(),
@@ -179,6 +183,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
 
     let table = app.table();
     let served: Vec<String> = table.endpoints.keys().cloned().collect();
+    let stop = stop_signals();
     tracing::info!(endpoints = ?served, ready = table.all_ready(), "edgeserved ready");
     crate::systemd::notify_ready(&table);
     crate::systemd::spawn_watchdog();
@@ -187,11 +192,17 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     }
 
     tokio::spawn(reload_on_sighup(app.clone()));
-    wait_for_stop_signal().await;
+    wait_for_stop_signal(stop).await;
     crate::systemd::notify_stopping();
     tracing::info!("stopping: draining in-flight requests");
     let _ = stop_tx.send(true);
     while listeners.join_next().await.is_some() {}
+    // A clean stop leaves no socket file behind (a stale one would look like a live daemon).
+    if let Err(e) = std::fs::remove_file(&app.settings.daemon.control_socket) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "cannot remove the control socket file");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -270,11 +281,21 @@ async fn reload_on_sighup(app: Arc<AppState>) {
     }
 }
 
-async fn wait_for_stop_signal() {
+/// SIGTERM and SIGINT handlers, installed before the daemon says it is ready, so a stop sent
+/// right after readiness is a clean stop, not the default kill.
+fn stop_signals(
+) -> (std::io::Result<tokio::signal::unix::Signal>, std::io::Result<tokio::signal::unix::Signal>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
+    (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+}
+
+async fn wait_for_stop_signal(
+    signals: (
+        std::io::Result<tokio::signal::unix::Signal>,
+        std::io::Result<tokio::signal::unix::Signal>,
+    ),
+) {
+    match signals {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -108,6 +108,42 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)
 }
 
+/// Everything the demo prints once it serves (stdout, never logged): the scoring command, the
+/// control socket and a `status` to paste, the CA to trust from another machine, the metrics
+/// URL, and the overrides for busy ports.
+pub fn ready_message(
+    settings: &crate::config::Settings,
+    bound: &crate::state::Bound,
+    ca: &Path,
+    key: &str,
+) -> String {
+    let port = bound.tls_port.unwrap_or(8443);
+    let socket = settings.daemon.control_socket.display().to_string();
+    // The CLI beside this daemon binary, else the one on PATH.
+    let cli = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("edgeserve")))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "edgeserve".into());
+    let metrics = bound
+        .metrics
+        .map(|m| format!("http://{m}/metrics"))
+        .unwrap_or_else(|| "(metrics listener not bound)".into());
+    format!(
+        "\nedgeserve demo is serving. Score the iris model with:\n\n{scoring}\n\n\
+         Control socket: {socket}\n  {cli} --socket {socket} status\n\
+         From another machine: trust {ca} (the demo CA; or print it with\n  \
+         {cli} --socket {socket} tls show --ca-pem)\n\
+         Metrics: {metrics}\n\
+         Ports busy? EDGESERVE_TLS__LISTEN=127.0.0.1:9443 EDGESERVE_PLAIN__LISTEN=127.0.0.1:9080 \
+         EDGESERVE_METRICS__LISTEN=127.0.0.1:9465 bash scripts/demo.sh\n\
+         (endpoints: iris, mlp; Ctrl-C stops and removes the demo folder)",
+        scoring = scoring_command(ca, port, key),
+        ca = ca.display(),
+    )
+}
+
 /// The command an operator pastes to score the iris endpoint (printed to stdout, never logged).
 pub fn scoring_command(ca: &Path, port: u16, key: &str) -> String {
     format!(

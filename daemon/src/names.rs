@@ -16,6 +16,24 @@ pub fn check(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The candidate closest to a mistyped `name` (edit distance, a swap of neighbours counting
+/// once, at most a third of its length,
+/// and at least 1), for "did you mean" hints on the control plane.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::osa_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `" (did you mean X?)"` when a candidate is close to `name`, else nothing.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(name, candidates).map(|c| format!(" (did you mean {c}?)")).unwrap_or_default()
+}
+
 /// Splits a `NAME:VERSION` model reference.
 pub fn model_ref(reference: &str) -> Result<(&str, &str), String> {
     let (name, version) = reference
@@ -24,6 +42,18 @@ pub fn model_ref(reference: &str) -> Result<(&str, &str), String> {
     check("model name", name)?;
     check("model version", version)?;
     Ok((name, version))
+}
+
+#[cfg(test)]
+mod closest_tests {
+    #[test]
+    fn near_misses_are_suggested_and_strangers_are_not() {
+        let names = ["defects", "iris", "mlp"];
+        assert_eq!(super::closest("defect", names), Some("defects"));
+        assert_eq!(super::closest("irsi", names), Some("iris"));
+        assert_eq!(super::closest("camera", names), None);
+        assert_eq!(super::did_you_mean("mlq", names), " (did you mean mlp?)");
+    }
 }
 
 #[cfg(test)]

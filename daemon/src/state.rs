@@ -29,6 +29,8 @@ pub struct AppState {
     /// The identity provider's keys for `oidc` endpoints (None without `[oidc]` settings);
     /// swapped whole on reload, the old keys kept when the new file is broken.
     oidc: RwLock<Option<Arc<crate::auth::oidc::OidcVerifier>>>,
+    /// When the daemon started, for `status`'s uptime.
+    pub started: std::time::Instant,
     /// Roles and assignments (SPEC §4), swapped whole like the routing table: authorization
     /// never reads the store.
     rbac: RwLock<Arc<crate::auth::rbac::RbacSnapshot>>,
@@ -42,6 +44,8 @@ pub struct Bound {
     pub plain: Vec<SocketAddr>,
     pub tls_port: Option<u16>,
     pub plain_port: Option<u16>,
+    /// The metrics listener (`http://ADDR/metrics`).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
         AppState {
             rbac: RwLock::new(Arc::new(rbac)),
             oidc: RwLock::new(None),
+            started: std::time::Instant::now(),
             settings,
             store,
             backends,

@@ -5,333 +5,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::Method;
-use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use clap::Parser;
+use edgeserve_daemon::cli::args::{
+    Args, AssignmentVerb, BoardVerb, Command, DeploymentVerb, DeviceVerb, EndpointVerb, ModelVerb,
+    Output, RoleVerb, TlsVerb,
+};
 use edgeserve_daemon::cli::files::{assignment, percentages, read_document};
 use edgeserve_daemon::cli::render;
 use edgeserve_daemon::control::{ControlClient, ControlError};
 use serde_json::{json, Map, Value};
-
-/// The edgeserve operator CLI.
-#[derive(Parser)]
-#[command(name = "edgeserve", version, about)]
-struct Args {
-    /// Control socket of the daemon.
-    #[arg(
-        long,
-        env = "EDGESERVE_SOCKET",
-        default_value = "/run/edgeserve/control.sock",
-        global = true
-    )]
-    socket: PathBuf,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "json", global = true)]
-    output: Output,
-    /// Seconds to wait for the daemon's answer (loading a deployment can take a while).
-    #[arg(long, default_value = "300", global = true)]
-    timeout: u64,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Output {
-    Json,
-    Table,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Scoring endpoints.
-    Endpoint {
-        #[command(subcommand)]
-        verb: EndpointVerb,
-    },
-    /// Deployments of an endpoint.
-    Deployment {
-        #[command(subcommand)]
-        verb: DeploymentVerb,
-    },
-    /// The model repository.
-    Model {
-        #[command(subcommand)]
-        verb: ModelVerb,
-    },
-    /// The TLS listener's certificate.
-    Tls {
-        #[command(subcommand)]
-        verb: TlsVerb,
-    },
-    /// Board support.
-    Board {
-        #[command(subcommand)]
-        verb: BoardVerb,
-    },
-    /// Accelerator devices.
-    Device {
-        #[command(subcommand)]
-        verb: DeviceVerb,
-    },
-    /// Roles and role assignments of the control plane (SPEC §4).
-    Role {
-        #[command(subcommand)]
-        verb: RoleVerb,
-    },
-    /// What the daemon serves and whether it is ready.
-    Status,
-}
-
-#[derive(Subcommand)]
-enum RoleVerb {
-    /// Create or replace a custom role from a JSON file (Name, IsCustom, Description, Actions,
-    /// NotActions, AssignableScopes).
-    Create {
-        #[arg(short, long)]
-        file: PathBuf,
-    },
-    /// List built-in and custom roles.
-    List,
-    /// Show one role.
-    Show {
-        #[arg(short, long)]
-        name: String,
-    },
-    /// Delete a custom role that is no longer assigned.
-    Delete {
-        #[arg(short, long)]
-        name: String,
-    },
-    /// Role assignments: who holds which role where.
-    Assignment {
-        #[command(subcommand)]
-        verb: AssignmentVerb,
-    },
-}
-
-#[derive(Subcommand)]
-enum AssignmentVerb {
-    /// Give an assignee a role at a scope.
-    Create {
-        /// unix-user:NAME, unix-group:NAME, oidc:SUBJECT or cert:COMMON_NAME.
-        #[arg(long)]
-        assignee: String,
-        /// A role name, e.g. Reader, Scorer, "Data Scientist", Owner or a custom role.
-        #[arg(long)]
-        role: String,
-        /// "/" (everything) or /endpoints/NAME.
-        #[arg(long)]
-        scope: String,
-    },
-    /// List assignments, built-in ones included.
-    List,
-    /// Delete an assignment by id.
-    Delete {
-        #[arg(long)]
-        id: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum EndpointVerb {
-    /// Create an endpoint (with fresh keys) from a file or flags.
-    Create {
-        /// Endpoint file (TOML or JSON): name, auth_mode, public_network_access, description, transport.
-        #[arg(short, long)]
-        file: Option<PathBuf>,
-        #[arg(short, long)]
-        name: Option<String>,
-        /// key (default), token (short-lived tokens from get-credentials), oidc (identity-provider
-        /// JWTs, per [oidc] in the config; the subject needs a role), or none (needs
-        /// allow_unauthenticated = true in the endpoint file).
-        #[arg(long, value_parser = ["key", "token", "oidc", "none"])]
-        auth_mode: Option<String>,
-        #[arg(long)]
-        public_network_access: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        /// tls (CPU/GPU deployments) or plain (FPGA deployments).
-        #[arg(long)]
-        transport: Option<String>,
-    },
-    /// List endpoints.
-    List,
-    /// Show one endpoint.
-    Show {
-        #[arg(short, long)]
-        name: String,
-    },
-    /// Change traffic, mirror traffic or other fields.
-    Update {
-        #[arg(short, long)]
-        name: String,
-        /// Live traffic split, e.g. blue=90,green=10 (whole numbers summing to 100).
-        #[arg(long)]
-        traffic: Option<String>,
-        /// Mirrored copies, e.g. green=10 (responses discarded).
-        #[arg(long)]
-        mirror: Option<String>,
-        /// Other fields: description=..., public_network_access=enabled|disabled.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-    },
-    /// Delete an endpoint, its deployments and its keys.
-    Delete {
-        #[arg(short, long)]
-        name: String,
-    },
-    /// Print an endpoint's primary and secondary keys.
-    GetCredentials {
-        #[arg(short, long)]
-        name: String,
-    },
-    /// Replace one key; the other keeps working.
-    RegenerateKeys {
-        #[arg(short, long)]
-        name: String,
-        /// primary or secondary (key endpoints), or token-signing (token endpoints: revokes every token).
-        #[arg(long, value_parser = ["primary", "secondary", "token-signing"])]
-        key_type: String,
-    },
-    /// Score a request file on the endpoint.
-    Invoke {
-        #[arg(short, long)]
-        name: String,
-        /// Request file: {"data": ...} or {"inputs": {...}}.
-        #[arg(short = 'r', long)]
-        request_file: PathBuf,
-        /// Send it to this deployment, whatever the traffic split.
-        #[arg(long)]
-        deployment: Option<String>,
-    },
-}
-
-#[derive(ClapArgs)]
-struct DeploymentFields {
-    /// Deployment file (TOML or JSON), as SPEC §6 shows.
-    #[arg(short, long)]
-    file: Option<PathBuf>,
-    #[arg(short, long)]
-    name: Option<String>,
-    #[arg(short, long)]
-    endpoint: Option<String>,
-    /// Registered model NAME:VERSION.
-    #[arg(long)]
-    model: Option<String>,
-    /// cpu, gpu or fpga.
-    #[arg(long)]
-    target: Option<String>,
-    #[arg(long)]
-    device: Option<u32>,
-    #[arg(long)]
-    instance_count: Option<u32>,
-    #[arg(long)]
-    max_queue: Option<u32>,
-    /// Other fields as KEY=VALUE.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
-}
-
-#[derive(Subcommand)]
-enum DeploymentVerb {
-    /// Create (or replace) a deployment; it is loaded before it serves.
-    Create {
-        #[command(flatten)]
-        fields: DeploymentFields,
-        /// Give it 100% of the endpoint's traffic.
-        #[arg(long)]
-        all_traffic: bool,
-    },
-    /// Show one deployment.
-    Show {
-        #[arg(short, long)]
-        name: String,
-        #[arg(short, long)]
-        endpoint: String,
-    },
-    /// List an endpoint's deployments.
-    List {
-        #[arg(short, long)]
-        endpoint: String,
-    },
-    /// Change a deployment (e.g. --set model=defects:4); the new one loads before the old retires.
-    Update {
-        #[arg(short, long)]
-        name: String,
-        #[arg(short, long)]
-        endpoint: String,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-    },
-    /// Delete a deployment that takes no traffic.
-    Delete {
-        #[arg(short, long)]
-        name: String,
-        #[arg(short, long)]
-        endpoint: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum ModelVerb {
-    /// Copy a model (a folder with model.onnx, or an .onnx file) into the repository.
-    Register {
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        version: String,
-        #[arg(long)]
-        path: PathBuf,
-    },
-    /// List registered models.
-    List,
-    /// Show one model version.
-    Show {
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        version: String,
-    },
-    /// Delete a model version no deployment uses.
-    Delete {
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        version: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum TlsVerb {
-    /// Show the served certificate: subject, SANs, issuer, validity, fingerprint, source.
-    Show {
-        /// Print only the PEM certificate a client must trust (the chain's root when the
-        /// certificate file holds it, else its top-most certificate), e.g. for `curl --cacert`.
-        #[arg(long)]
-        ca_pem: bool,
-    },
-    /// Check new PEM files and serve them from the next handshake on, without a restart.
-    Set {
-        #[arg(long)]
-        cert_pem: PathBuf,
-        #[arg(long)]
-        key_pem: PathBuf,
-        #[arg(long)]
-        cname: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum BoardVerb {
-    /// Which board profile fits this box, and which rule matched.
-    Detect,
-    /// Print the udev rules of every board profile (no daemon needed; for packaging).
-    UdevRules,
-}
-
-#[derive(Subcommand)]
-enum DeviceVerb {
-    /// List every device of every backend.
-    List,
-}
 
 fn main() {
     let args = Args::parse();
@@ -386,9 +68,29 @@ fn run(args: &Args) -> anyhow::Result<Value> {
         print!("{}", udev_rules()?);
         std::process::exit(0);
     }
+    if let Command::Completions { shell } = &args.command {
+        let script = edgeserve_daemon::cli::manual::completions(*shell);
+        std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+        std::process::exit(0);
+    }
+    if let Command::Man = &args.command {
+        std::io::Write::write_all(
+            &mut std::io::stdout(),
+            &edgeserve_daemon::cli::manual::edgeserve_page()?,
+        )?;
+        std::process::exit(0);
+    }
     let request = build(&args.command)?;
+    check_path_names(&request.path)?;
     let client = ControlClient::new(&args.socket, Duration::from_secs(args.timeout));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if let Command::Endpoint { verb: EndpointVerb::Delete { name, yes: false } } = &args.command {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin())
+            && !runtime.block_on(confirm_delete(&client, name))?
+        {
+            anyhow::bail!("not deleted");
+        }
+    }
     let headers: Vec<(&str, &str)> =
         request.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Ok(runtime.block_on(client.call_with_headers(
@@ -397,6 +99,47 @@ fn run(args: &Args) -> anyhow::Result<Value> {
         request.body.as_ref(),
         &headers,
     ))?)
+}
+
+/// On a terminal, asks before deleting an endpoint that still takes traffic.
+async fn confirm_delete(client: &ControlClient, name: &str) -> anyhow::Result<bool> {
+    let shown = client.call(Method::GET, &format!("/endpoints/{name}"), None).await?;
+    let traffic: Vec<String> = shown["traffic"]
+        .as_object()
+        .map(|t| {
+            t.iter()
+                .filter(|(_, p)| p.as_u64().unwrap_or(0) > 0)
+                .map(|(d, p)| format!("{d}={p}%"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if traffic.is_empty() {
+        return Ok(true);
+    }
+    eprint!(
+        "endpoint {name} takes traffic ({}); delete it, its deployments and its keys? [y/N] ",
+        traffic.join(", ")
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Refuses names that cannot be part of a control route (spaces, `!`, `/`, ...) with the rule
+/// names follow, before anything is sent. Percent-encoded segments (role names) pass.
+fn check_path_names(path: &str) -> anyhow::Result<()> {
+    let route = path.split('?').next().unwrap_or(path);
+    for segment in route.split('/').filter(|s| !s.is_empty()) {
+        let uri_safe = segment.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:%~".contains(c));
+        if !uri_safe {
+            let shown = segment;
+            edgeserve_daemon::names::check("name", shown).map_err(anyhow::Error::msg)?;
+            anyhow::bail!(
+                "name \"{shown}\" cannot be used: names are letters, digits, '-', '_' or '.'"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn insert_some(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
@@ -426,7 +169,9 @@ fn build(command: &Command) -> anyhow::Result<Request> {
         Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
         Command::Board { verb: BoardVerb::Detect } => req(Method::GET, "/board".into(), None),
         Command::Board { verb: BoardVerb::UdevRules } => anyhow::bail!("udev-rules runs locally"),
+        Command::Completions { .. } | Command::Man => anyhow::bail!("this verb runs locally"),
         Command::Tls { verb: TlsVerb::Show { .. } } => req(Method::GET, "/tls".into(), None),
+        Command::Tls { verb: TlsVerb::Reset } => req(Method::DELETE, "/tls".into(), None),
         Command::Tls { verb: TlsVerb::Set { cert_pem, key_pem, cname } } => {
             let abs =
                 |p: &PathBuf| std::fs::canonicalize(p).with_context(|| format!("{}", p.display()));
@@ -517,7 +262,9 @@ fn endpoint(verb: &EndpointVerb) -> anyhow::Result<Request> {
             }
             req(Method::PATCH, format!("/endpoints/{name}"), Some(Value::Object(body)))
         }
-        EndpointVerb::Delete { name } => req(Method::DELETE, format!("/endpoints/{name}"), None),
+        EndpointVerb::Delete { name, .. } => {
+            req(Method::DELETE, format!("/endpoints/{name}"), None)
+        }
         EndpointVerb::GetCredentials { name } => {
             req(Method::POST, format!("/endpoints/{name}/credentials"), None)
         }

@@ -4,22 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use edgeserve_daemon::cli::args::DaemonArgs as Args;
 use edgeserve_daemon::{config, daemon, demo};
-
-/// The edgeserve inference daemon.
-#[derive(Parser)]
-#[command(name = "edgeserved", version, about)]
-struct Args {
-    /// Config file (default /etc/edgeserve/edgeserve.toml).
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Validate the configuration and TLS material, then exit.
-    #[arg(long)]
-    check_config: bool,
-    /// Serve the bundled example models on a temporary state dir with a development certificate.
-    #[arg(long, conflicts_with_all = ["config", "check_config"])]
-    demo: bool,
-}
 
 /// Logs to journald with structured fields under systemd (`JOURNAL_STREAM` set), else as text
 /// on stderr (coloured on a terminal).
@@ -56,6 +42,17 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.print_man {
+        std::io::Write::write_all(
+            &mut std::io::stdout(),
+            &edgeserve_daemon::cli::manual::edgeserved_page()?,
+        )?;
+        return Ok(());
+    }
+    if args.print_default_config {
+        print!("{}", config::reference::default_config()?);
+        return Ok(());
+    }
     init_logging();
     if args.demo {
         let demo = demo::prepare()?;
@@ -101,18 +98,16 @@ fn prepare_driver_cache(state_dir: &std::path::Path) {
 async fn run_demo(demo: demo::Demo) -> anyhow::Result<()> {
     let ca = demo.ca_path();
     let options = daemon::RunOptions {
-        master_key: demo.master_key(),
+        master_key: Some(demo.master_key()),
         base_dir: demo.dir.path().to_path_buf(),
-        on_ready: Some(Box::new(move |app, bound| {
-            let port = bound.first().map(|a| a.port()).unwrap_or(8443);
-            match app.store.keys("iris") {
-                Ok(Some(keys)) => {
-                    println!("\nedgeserve demo is serving. Score the iris model with:\n");
-                    println!("{}\n", demo::scoring_command(&ca, port, &keys.primary));
-                    println!("(endpoints: iris, mlp; Ctrl-C stops and removes the demo folder)");
-                }
-                _ => eprintln!("edgeserved: the demo endpoint has no keys"),
+        on_ready: Some(Box::new(move |app, _| match app.store.keys("iris") {
+            Ok(Some(keys)) => {
+                println!(
+                    "{}",
+                    demo::ready_message(&app.settings, &app.bound(), &ca, &keys.primary)
+                );
             }
+            _ => eprintln!("edgeserved: the demo endpoint has no keys"),
         })),
     };
     let settings = demo.settings.clone();

@@ -32,7 +32,12 @@ pub fn load_from_str(text: &str, origin: &str) -> Result<Settings, ConfigError> 
     build(text, origin, env_overrides())
 }
 
-fn build(text: &str, origin: &str, env: HashMap<String, String>) -> Result<Settings, ConfigError> {
+/// Loads settings from TOML text with the given environment overrides.
+pub(super) fn build(
+    text: &str,
+    origin: &str,
+    env: HashMap<String, String>,
+) -> Result<Settings, ConfigError> {
     let mut env_source = Environment::default()
         .prefix("EDGESERVE")
         .prefix_separator("_")
@@ -43,9 +48,16 @@ fn build(text: &str, origin: &str, env: HashMap<String, String>) -> Result<Setti
     for key in LIST_KEYS {
         env_source = env_source.with_list_parse_key(key);
     }
-    let parse_error = |e: config::ConfigError| ConfigError::Parse {
-        origin: origin.to_string(),
-        message: e.to_string(),
+    let parse_error = |e: config::ConfigError| {
+        let message = e.to_string();
+        // A bad environment override names its variable, not the file it does not come from.
+        match env_variable_of(&message) {
+            Some(var) => ConfigError::Parse {
+                origin: format!("environment variable {var}"),
+                message: message.replace(" in the environment", ""),
+            },
+            None => ConfigError::Parse { origin: origin.to_string(), message },
+        }
     };
     let assemble = |board_defaults: &str| -> Result<Settings, ConfigError> {
         Config::builder()
@@ -65,6 +77,15 @@ fn build(text: &str, origin: &str, env: HashMap<String, String>) -> Result<Setti
     };
     settings.validate()?;
     Ok(settings)
+}
+
+/// The variable behind a `config` error about "key `section.key` in the environment".
+fn env_variable_of(message: &str) -> Option<String> {
+    if !message.ends_with("in the environment") {
+        return None;
+    }
+    let key = message.split("key `").nth(1)?.split('`').next()?;
+    Some(format!("EDGESERVE_{}", key.replace('.', "__").to_uppercase()))
 }
 
 /// `EDGESERVE_SECTION__KEY` variables only: others (like the CLI's `EDGESERVE_SOCKET`) are not

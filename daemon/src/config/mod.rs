@@ -4,12 +4,13 @@
 mod board;
 mod declare;
 mod load;
+pub mod reference;
 mod validate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use declare::{DeploymentDecl, EndpointDecl, ModelDecl};
 pub use load::{load, load_from_str, DEFAULT_CONFIG_PATH};
@@ -31,7 +32,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub daemon: DaemonSection,
@@ -51,7 +52,7 @@ pub struct Settings {
 }
 
 /// `[daemon]`: where state lives and who may administer it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonSection {
     pub state_dir: PathBuf,
@@ -61,6 +62,9 @@ pub struct DaemonSection {
     /// `admin_group` connect; "0666" lets any local user connect and roles decide (SPEC §4).
     pub control_socket_mode: String,
     pub board: String,
+    /// The master key file; empty means the systemd credential `master.key` in
+    /// `$CREDENTIALS_DIRECTORY`, else `/etc/edgeserve/master.key`. See [`Self::master_key_path`].
+    pub master_key: PathBuf,
 }
 
 impl DaemonSection {
@@ -85,6 +89,19 @@ impl DaemonSection {
     }
 }
 
+impl DaemonSection {
+    /// Where the master key is read (and created on first start): `master_key` when set, else
+    /// the systemd credential `master.key` in `$CREDENTIALS_DIRECTORY`, else
+    /// `/etc/edgeserve/master.key`.
+    pub fn master_key_path(&self) -> PathBuf {
+        if self.master_key.as_os_str().is_empty() {
+            crate::store::master_key_path()
+        } else {
+            self.master_key.clone()
+        }
+    }
+}
+
 impl Default for DaemonSection {
     fn default() -> Self {
         DaemonSection {
@@ -93,12 +110,13 @@ impl Default for DaemonSection {
             admin_group: "edgeserve-admin".into(),
             control_socket_mode: "0660".into(),
             board: "auto".into(),
+            master_key: PathBuf::new(),
         }
     }
 }
 
 /// `[tls]`: the TLS listener of CPU/GPU endpoints and its certificate.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsSection {
     pub listen: Vec<String>,
@@ -121,7 +139,7 @@ impl Default for TlsSection {
 }
 
 /// `[plain]`: the clear-text listener, for FPGA endpoints only.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlainSection {
     pub listen: Vec<String>,
@@ -134,7 +152,7 @@ impl Default for PlainSection {
 }
 
 /// `[metrics]`: the Prometheus listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
     pub listen: String,
@@ -147,14 +165,14 @@ impl Default for MetricsSection {
 }
 
 /// `[network]`: peers allowed on endpoints closed to public networks.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSection {
     pub allowed_networks: Vec<String>,
 }
 
 /// `[auth]`: credentials the daemon issues (SPEC §4).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
     /// Lifetime of a token-mode `accessToken`, seconds (1..=86400).
@@ -168,7 +186,7 @@ impl Default for AuthSection {
 }
 
 /// `[oidc]`: the identity provider whose JWTs `oidc` endpoints accept, verified offline.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcSection {
     pub issuer: String,
@@ -192,7 +210,7 @@ impl Default for OidcSection {
 }
 
 /// `[limits]`: bounds on every request and connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
     pub max_body_bytes: u64,

@@ -31,6 +31,16 @@ pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
         return Err(invalid("daemon.control_socket", "must not be empty"));
     }
     s.daemon.control_socket_mode()?;
+    if !s.daemon.master_key.as_os_str().is_empty() && !s.daemon.master_key.is_absolute() {
+        return Err(invalid(
+            "daemon.master_key",
+            format!(
+                "\"{}\" is not an absolute path: write the full path, or \"\" for the systemd \
+                 credential",
+                s.daemon.master_key.display()
+            ),
+        ));
+    }
     let tls = s.tls.listen.iter().map(|v| addr("tls.listen", v)).collect::<Result<_, _>>()?;
     let plain = s.plain.listen.iter().map(|v| addr("plain.listen", v)).collect::<Result<_, _>>()?;
     let metrics = addr("metrics.listen", &s.metrics.listen)?;

@@ -14,13 +14,15 @@ use serde_json::Value;
 #[non_exhaustive]
 pub enum ControlError {
     #[error(
-        "cannot reach the daemon at {path}: {source} (is edgeserved running? is --socket right?)"
+        "cannot reach the daemon at {path}: {reason} (is edgeserved running? is --socket right?)"
     )]
-    Connect {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    Connect { path: PathBuf, reason: String },
+    #[error(
+        "you may not use the control socket {path}: it is for root and members of its group \
+         (daemon.admin_group, default edgeserve-admin); ask an admin to add you to that group, or \
+         for a role assignment on a box whose daemon.control_socket_mode lets every user connect"
+    )]
+    Forbidden { path: PathBuf },
     #[error("control request failed: {0}")]
     Http(String),
     #[error("the daemon did not answer within {0:?}")]
@@ -72,9 +74,16 @@ impl ControlClient {
         headers: &[(&str, &str)],
     ) -> Result<Value, ControlError> {
         let http = |e: &dyn std::fmt::Display| ControlError::Http(e.to_string());
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ControlError::Connect { path: self.socket.clone(), source })?;
+        let stream = tokio::net::UnixStream::connect(&self.socket).await.map_err(|source| {
+            match source.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    ControlError::Forbidden { path: self.socket.clone() }
+                }
+                _ => {
+                    ControlError::Connect { path: self.socket.clone(), reason: source.to_string() }
+                }
+            }
+        })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| http(&e))?;

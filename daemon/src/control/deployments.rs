@@ -41,9 +41,12 @@ fn deployment_json(d: &LiveDeployment) -> Value {
 
 fn live(app: &AppState, endpoint: &str, name: &str) -> Result<Arc<LiveDeployment>, ApiError> {
     let table = app.table();
-    let ep = table.endpoint(endpoint).ok_or_else(|| ApiError::endpoint_not_found(endpoint))?;
+    let ep = table
+        .endpoint(endpoint)
+        .ok_or_else(|| ApiError::from(crate::manage::endpoint_missing(app, endpoint)))?;
     ep.deployments.get(name).cloned().ok_or_else(|| {
-        ApiError::not_found(format!("deployment {name} not found on endpoint {endpoint}"))
+        let hint = crate::names::did_you_mean(name, ep.deployments.keys().map(String::as_str));
+        ApiError::not_found(format!("deployment {name} not found on endpoint {endpoint}{hint}"))
     })
 }
 
@@ -55,7 +58,9 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(&app, Action::EndpointsRead, super::Scope::endpoint(&endpoint))?;
     let table = app.table();
-    let ep = table.endpoint(&endpoint).ok_or_else(|| ApiError::endpoint_not_found(&endpoint))?;
+    let ep = table
+        .endpoint(&endpoint)
+        .ok_or_else(|| ApiError::from(crate::manage::endpoint_missing(&app, &endpoint)))?;
     Ok(Json(json!(ep.deployments.values().map(|d| deployment_json(d)).collect::<Vec<_>>())))
 }
 
@@ -102,8 +107,7 @@ pub async fn put(
             }
         }
     }
-    let decl: DeploymentDecl = serde_json::from_value(raw)
-        .map_err(|e| ApiError::invalid_input(format!("invalid deployment: {e}")))?;
+    let decl: DeploymentDecl = super::from_json(raw, "deployment")?;
     let d = manage::deployments::put(&app, decl, q.all_traffic).await?;
     Ok(Json(deployment_json(&d)))
 }
@@ -137,8 +141,7 @@ pub async fn update(
         }
         merged[k] = v;
     }
-    let decl: DeploymentDecl = serde_json::from_value(merged)
-        .map_err(|e| ApiError::invalid_input(format!("invalid deployment: {e}")))?;
+    let decl: DeploymentDecl = super::from_json(merged, "deployment")?;
     let d = manage::deployments::put(&app, decl, false).await?;
     Ok(Json(deployment_json(&d)))
 }

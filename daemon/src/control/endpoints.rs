@@ -63,7 +63,7 @@ pub async fn show(
         .store
         .endpoint(&name)
         .map_err(store_err)?
-        .ok_or_else(|| ApiError::endpoint_not_found(&name))?;
+        .ok_or_else(|| ApiError::from(crate::manage::endpoint_missing(&app, &name)))?;
     Ok(Json(endpoint_json(&app, &record)))
 }
 
@@ -80,12 +80,13 @@ pub async fn credentials(
         _ => Action::ListKeys,
     };
     caller.authorize(&app, action, super::Scope::endpoint(&name))?;
-    let record = record.ok_or_else(|| ApiError::endpoint_not_found(&name))?;
+    let record =
+        record.ok_or_else(|| ApiError::from(crate::manage::endpoint_missing(&app, &name)))?;
     let keys = app
         .store
         .keys(&name)
         .map_err(store_err)?
-        .ok_or_else(|| ApiError::endpoint_not_found(&name))?;
+        .ok_or_else(|| ApiError::from(crate::manage::endpoint_missing(&app, &name)))?;
     match record.auth_mode {
         AuthMode::Key => {
             Ok(Json(json!({ "primaryKey": keys.primary, "secondaryKey": keys.secondary })))

@@ -36,8 +36,10 @@ pub async fn invoke(
     let result = async {
         caller.authorize(&app, Action::Score, super::Scope::endpoint(&name))?;
         let table = app.table();
-        let endpoint =
-            table.endpoint(&name).cloned().ok_or_else(|| ApiError::endpoint_not_found(&name))?;
+        let endpoint = table
+            .endpoint(&name)
+            .cloned()
+            .ok_or_else(|| ApiError::from(crate::manage::endpoint_missing(&app, &name)))?;
         let value = crate::route::body::read_json(
             &headers,
             body,
@@ -49,7 +51,11 @@ pub async fn invoke(
         let (_, signature) = dispatch::loaded(&deployment)?;
         let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
         let outputs = dispatch::score(&app, &call, &endpoint, &deployment, inputs).await?;
-        Ok::<_, ApiError>(dispatch::json_ok(seed::encode(&outputs, signature)))
+        // The seed's answer, plus which deployment gave it (the data plane says so in
+        // `x-deployment`; the CLI prints the body).
+        let mut answer = seed::encode(&outputs, signature);
+        answer["deployment"] = serde_json::json!(deployment.record.name);
+        Ok::<_, ApiError>(dispatch::json_ok(answer))
     }
     .await;
     call.finish(&app, result.unwrap_or_else(IntoResponse::into_response))

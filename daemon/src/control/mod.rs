@@ -54,7 +54,7 @@ pub fn router(app: Arc<AppState>) -> Router {
                 .delete(deployments::delete),
         )
         .route("/models", get(models::list).post(models::register))
-        .route("/tls", get(tls::show).put(tls::set))
+        .route("/tls", get(tls::show).put(tls::set).delete(tls::reset))
         .route("/roleDefinitions", get(roles::list_definitions).put(roles::put_definition))
         .route(
             "/roleDefinitions/{name}",
@@ -82,6 +82,19 @@ async fn json_body<T: DeserializeOwned>(body: axum::body::Body) -> Result<T, Api
         std::time::Duration::from_secs(30),
     )
     .await?;
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid_input(format!("invalid request: {e}")))
+    from_json(value, "request")
+}
+
+/// Reads a request value as `T`; the error names the field (`instance_count: invalid type:
+/// string "two", expected u32`), or `what` when the value as a whole is wrong.
+fn from_json<T: DeserializeOwned>(value: serde_json::Value, what: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if field == "." {
+            ApiError::invalid_input(format!("invalid {what}: {inner}"))
+        } else {
+            ApiError::invalid_input(format!("{field}: {inner}"))
+        }
+    })
 }

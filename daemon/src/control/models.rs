@@ -65,10 +65,20 @@ pub async fn show(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(&app, Action::ModelsRead, super::Scope::Root)?;
-    let m =
-        app.store.model(&name, &version).map_err(store_err)?.ok_or_else(|| {
-            ApiError::not_found(format!("model {name}:{version} is not registered"))
-        })?;
+    let m = app.store.model(&name, &version).map_err(store_err)?.ok_or_else(|| {
+        let known: Vec<String> = app
+            .store
+            .models()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| format!("{}:{}", m.name, m.version))
+            .collect();
+        let hint = crate::names::did_you_mean(
+            &format!("{name}:{version}"),
+            known.iter().map(String::as_str),
+        );
+        ApiError::not_found(format!("model {name}:{version} is not registered{hint}"))
+    })?;
     Ok(Json(model_json(&m)))
 }
 

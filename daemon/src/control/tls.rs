@@ -82,3 +82,46 @@ pub async fn set(
     let tls = tls_of(&app)?;
     Ok(Json(tls_json(&tls)))
 }
+
+/// `DELETE /tls` (`edgeserve tls reset`): serves the config file's material again and removes
+/// the copy `tls set` installed. The config's files are checked first; if they do not load,
+/// nothing changes and the refusal says why.
+pub async fn reset(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.authorize(&app, Action::TlsWrite, super::Scope::Root)?;
+    let tls = tls_of(&app)?;
+    let _writing = app.writes.lock().await;
+    let dir = crate::daemon::installed_tls_dir(&app.settings);
+    let source = TlsSource {
+        cert_pem: app.settings.tls.cert_pem.clone(),
+        key_pem: app.settings.tls.key_pem.clone(),
+        cname: app.settings.tls.cname.clone(),
+        origin: "config",
+    };
+    let result = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        tls.reload(source).map_err(|e| {
+            ApiError::invalid_input(format!(
+                "the config file's TLS material does not load, so the installed copy stays in force: {e}"
+            ))
+        })?;
+        // The cname file decides the source at the next start: it goes first.
+        for name in ["cname", "key.pem", "cert.pem"] {
+            match std::fs::remove_file(dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::error!(error = %e, file = name, "cannot remove the installed TLS copy");
+                    return Err(ApiError::internal());
+                }
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    result?;
+    let tls = tls_of(&app)?;
+    Ok(Json(tls_json(&tls)))
+}

@@ -43,7 +43,7 @@ pub async fn put(
     let mut endpoint = app
         .store
         .endpoint(&decl.endpoint)?
-        .ok_or_else(|| ManageError::EndpointNotFound(decl.endpoint.clone()))?;
+        .ok_or_else(|| super::endpoint_missing(app, &decl.endpoint))?;
     if Transport::for_target(target) != endpoint.transport {
         return Err(ManageError::Invalid(format!(
             "target {target} is served over {} but endpoint {} uses {}; create the endpoint with transport = \"{}\"",
@@ -55,8 +55,11 @@ pub async fn put(
     }
     let (model, version) = names::model_ref(&decl.model).map_err(ManageError::Invalid)?;
     if app.store.model(model, version)?.is_none() {
+        let known: Vec<String> =
+            app.store.models()?.iter().map(|m| format!("{}:{}", m.name, m.version)).collect();
+        let hint = names::did_you_mean(&decl.model, known.iter().map(String::as_str));
         return Err(ManageError::Invalid(format!(
-            "model {} is not registered (edgeserve model register)",
+            "model {} is not registered (edgeserve model register){hint}",
             decl.model
         )));
     }
@@ -112,8 +115,9 @@ pub async fn delete(app: &AppState, endpoint_name: &str, name: &str) -> Result<(
     let _writing = app.writes.lock().await;
     let live = live_endpoint(app, endpoint_name)?;
     if !live.deployments.contains_key(name) {
+        let hint = names::did_you_mean(name, live.deployments.keys().map(String::as_str));
         return Err(ManageError::NotFound(format!(
-            "deployment {name} not found on endpoint {endpoint_name}"
+            "deployment {name} not found on endpoint {endpoint_name}{hint}"
         )));
     }
     let mut endpoint = live.record.clone();

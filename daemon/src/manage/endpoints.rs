@@ -173,8 +173,7 @@ pub async fn update(
 ) -> Result<EndpointRecord, ManageError> {
     let _writing = app.writes.lock().await;
     let live = live_endpoint(app, name)?;
-    let mut record =
-        app.store.endpoint(name)?.ok_or_else(|| ManageError::EndpointNotFound(name.to_string()))?;
+    let mut record = app.store.endpoint(name)?.ok_or_else(|| super::endpoint_missing(app, name))?;
     let deployments: Vec<&str> = live.deployments.keys().map(String::as_str).collect();
     if let Some(t) = patch.traffic {
         traffic::validate(&t, &deployments).map_err(ManageError::Invalid)?;
@@ -200,8 +199,7 @@ pub async fn update(
     check_unauthenticated(record.auth_mode, record.allow_unauthenticated)
         .map_err(ManageError::Invalid)?;
     check_oidc(app, record.auth_mode)?;
-    let mut keys =
-        app.store.keys(name)?.ok_or_else(|| ManageError::EndpointNotFound(name.to_string()))?;
+    let mut keys = app.store.keys(name)?.ok_or_else(|| super::endpoint_missing(app, name))?;
     let filled = ensure_token_secret(&mut keys)?;
     record.updated_at = now_rfc3339();
     app.store.put_endpoint(&record, filled.then_some(&keys))?;
@@ -218,7 +216,7 @@ pub async fn update(
 pub async fn delete(app: &AppState, name: &str) -> Result<(), ManageError> {
     let _writing = app.writes.lock().await;
     if app.store.endpoint(name)?.is_none() {
-        return Err(ManageError::EndpointNotFound(name.to_string()));
+        return Err(super::endpoint_missing(app, name));
     }
     app.store.delete_endpoint(name)?;
     publish(app, name, None);
@@ -260,8 +258,7 @@ impl KeyType {
 pub async fn regenerate_key(app: &AppState, name: &str, which: KeyType) -> Result<(), ManageError> {
     let _writing = app.writes.lock().await;
     let live = live_endpoint(app, name)?;
-    let mut pair =
-        app.store.keys(name)?.ok_or_else(|| ManageError::EndpointNotFound(name.to_string()))?;
+    let mut pair = app.store.keys(name)?.ok_or_else(|| super::endpoint_missing(app, name))?;
     if matches!(which, KeyType::Key(_)) && live.record.auth_mode == AuthMode::Token {
         return Err(ManageError::Invalid(format!(
             "endpoint {name} uses token auth and has no keys to regenerate: use --key-type \

@@ -34,7 +34,9 @@ impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> ApiError {
         match e {
             ManageError::NotFound(m) => ApiError::not_found(m),
-            ManageError::EndpointNotFound(name) => ApiError::endpoint_not_found(&name),
+            ManageError::EndpointNotFound(message) => {
+                ApiError { code: "EndpointNotFound", ..ApiError::not_found(message) }
+            }
             ManageError::Conflict(m) => ApiError::conflict(m),
             ManageError::Invalid(m) => ApiError::invalid_input(m),
             ManageError::DeploymentFailed(m) => {
@@ -60,8 +62,13 @@ fn publish(app: &AppState, name: &str, endpoint: Option<LiveEndpoint>) {
 
 /// The live endpoint, or the endpoint-not-found error.
 fn live_endpoint(app: &AppState, name: &str) -> Result<Arc<LiveEndpoint>, ManageError> {
-    app.table()
-        .endpoint(name)
-        .cloned()
-        .ok_or_else(|| ManageError::EndpointNotFound(name.to_string()))
+    app.table().endpoint(name).cloned().ok_or_else(|| endpoint_missing(app, name))
+}
+
+/// "endpoint X not found", with the closest existing name when one is near (control plane
+/// only: the data plane never lists names to unauthenticated clients).
+pub fn endpoint_missing(app: &AppState, name: &str) -> ManageError {
+    let table = app.table();
+    let hint = crate::names::did_you_mean(name, table.endpoints.keys().map(String::as_str));
+    ManageError::EndpointNotFound(format!("endpoint {name} not found{hint}"))
 }

@@ -20,6 +20,8 @@ struct RequestLabels {
     endpoint: String,
     deployment: String,
     code: u16,
+    /// `true` for mirrored copies (their answers are discarded), `false` for live requests.
+    mirror: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -118,10 +120,26 @@ impl Metrics {
 
     /// Counts a finished scoring request.
     pub fn request(&self, endpoint: &str, deployment: &str, code: u16, seconds: f64) {
-        let labels =
-            RequestLabels { endpoint: endpoint.into(), deployment: deployment.into(), code };
+        let labels = RequestLabels {
+            endpoint: endpoint.into(),
+            deployment: deployment.into(),
+            code,
+            mirror: "false",
+        };
         self.requests.get_or_create(&labels).inc();
         self.duration.observe(seconds);
+    }
+
+    /// Counts a mirrored copy run on `deployment` (`mirror="true"`; not in the latency histogram,
+    /// no client waited for it).
+    pub fn mirrored(&self, endpoint: &str, deployment: &str, code: u16) {
+        let labels = RequestLabels {
+            endpoint: endpoint.into(),
+            deployment: deployment.into(),
+            code,
+            mirror: "true",
+        };
+        self.requests.get_or_create(&labels).inc();
     }
 
     /// Counts a refused credential (`missing`, `invalid`, `network`).

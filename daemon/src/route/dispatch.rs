@@ -181,7 +181,7 @@ pub fn loaded(deployment: &LiveDeployment) -> Result<(&Runner, &Signature), ApiE
 
 /// Sends copies of the inputs to the endpoint's mirror deployments (their answers are dropped;
 /// the live response never waits for them).
-pub fn mirror(app: &AppState, endpoint: &LiveEndpoint, call: &Call, inputs: &[Tensor]) {
+pub fn mirror(app: &Arc<AppState>, endpoint: &LiveEndpoint, call: &Call, inputs: &[Tensor]) {
     for (name, &pct) in &endpoint.record.mirror_traffic {
         if pct == 0 || call.deployment.as_deref() == Some(name) || rand::random_range(0..100) >= pct
         {
@@ -191,13 +191,35 @@ pub fn mirror(app: &AppState, endpoint: &LiveEndpoint, call: &Call, inputs: &[Te
         let DeploymentState::Succeeded { runner, .. } = &deployment.state else { continue };
         let Ok(rx) = runner.submit(inputs.to_vec()) else {
             tracing::debug!(endpoint = %call.endpoint, deployment = %name, "mirror queue full; copy dropped");
+            app.metrics.mirrored(&call.endpoint, name, 503);
             continue;
         };
         let timeout = app.request_timeout();
+        let (app, endpoint_name, request_id) =
+            (app.clone(), call.endpoint.clone(), call.request_id.0.clone());
+        let started = Instant::now();
         tokio::spawn(async move {
-            if let Ok(Ok(Ok(_))) = tokio::time::timeout(timeout, rx).await {
-                deployment.count_request();
-            }
+            let code = match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(Ok(_))) => {
+                    deployment.count_request();
+                    200
+                }
+                Ok(Ok(Err(_))) => 500,
+                Ok(Err(_)) => 500,
+                Err(_) => 503,
+            };
+            let name = deployment.record.name.as_str();
+            app.metrics.mirrored(&endpoint_name, name, code);
+            tracing::info!(
+                target: "edgeserve::traffic",
+                endpoint = %endpoint_name,
+                deployment = name,
+                status = code,
+                latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                mirror = true,
+                request_id = %request_id,
+                "mirror"
+            );
         });
     }
 }
@@ -205,7 +227,7 @@ pub fn mirror(app: &AppState, endpoint: &LiveEndpoint, call: &Call, inputs: &[Te
 /// The one scoring step every route shares (seed, Open Inference Protocol, `endpoint invoke`):
 /// copies to the endpoint's mirrors, then the inputs run on the chosen deployment's queue.
 pub async fn score(
-    app: &AppState,
+    app: &Arc<AppState>,
     call: &Call,
     endpoint: &LiveEndpoint,
     deployment: &LiveDeployment,

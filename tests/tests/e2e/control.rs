@@ -98,11 +98,11 @@ fn socket_is_0660_and_refuses_non_admin_users() {
             .output()
             .unwrap()
     };
-    // With the shipped mode the kernel refuses the connection...
+    // With the shipped mode the kernel refuses the connection, and the CLI says who may use it.
     let out = run_as_nobody(0o660);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        String::from_utf8_lossy(&out.stderr).contains("it is for root and members of its group"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -4,8 +4,10 @@
 
 mod auth_modes;
 mod certificates;
+mod cli_help;
 mod clients;
 mod config_errors;
+mod config_reference;
 mod control;
 mod exporter_parity;
 mod exporters;
@@ -16,6 +18,7 @@ mod metrics;
 mod oidc;
 mod oip;
 mod operator;
+mod operator_ux;
 mod packaging;
 mod rbac;
 mod reference;

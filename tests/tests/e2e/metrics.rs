@@ -43,7 +43,7 @@ async fn requests_auth_failures_devices_and_certificate_expiry_are_exported() {
             &text,
             &prefix(
                 "edgeserve_requests_total",
-                "endpoint=\"mlp\",deployment=\"blue\",code=\"200\""
+                "endpoint=\"mlp\",deployment=\"blue\",code=\"200\",mirror=\"false\""
             )
         ),
         Some(3.0),
@@ -52,7 +52,10 @@ async fn requests_auth_failures_devices_and_certificate_expiry_are_exported() {
     assert_eq!(
         sample(
             &text,
-            &prefix("edgeserve_requests_total", "endpoint=\"mlp\",deployment=\"-\",code=\"401\"")
+            &prefix(
+                "edgeserve_requests_total",
+                "endpoint=\"mlp\",deployment=\"-\",code=\"401\",mirror=\"false\""
+            )
         ),
         Some(2.0),
         "{text}"

@@ -220,6 +220,7 @@ async fn blue_green_rollout_keys_and_restart() {
     let out =
         h.cli_json(&["endpoint", "invoke", "-n", "shop", "-r", &request, "--deployment", "green"]);
     assert_eq!(out["result"].as_array().unwrap().len(), 1);
+    assert_eq!(out["deployment"], "green", "invoke says which deployment answered");
 
     // Delete: scoring gets 404.
     h.cli_json(&["endpoint", "delete", "-n", "shop"]);
@@ -257,8 +258,6 @@ async fn bad_input_is_refused_and_changes_nothing() {
          "Conflict: model mlp:1 is already registered; register a new version"),
         (vec!["model", "delete", "--name", "mlp", "--version", "1"].into_iter().map(String::from).collect(), 1,
          "Conflict: model mlp:1 is used by deployment shop/blue; delete or update it first"),
-        (vec!["deployment", "create", "--name", "red", "--endpoint", "shop", "--model", "mlp:1", "--target", "tpu"].into_iter().map(String::from).collect(), 1,
-         "InvalidInput: unknown target \"tpu\" (expected cpu, gpu or fpga)"),
         (vec!["deployment", "create", "--name", "red", "--endpoint", "shop", "--model", "mlp:9"].into_iter().map(String::from).collect(), 1,
          "InvalidInput: model mlp:9 is not registered (edgeserve model register)"),
         (vec!["deployment", "create", "--name", "red", "--endpoint", "shop", "--model", "mlp:1", "--target", "fpga"].into_iter().map(String::from).collect(), 1,
@@ -277,6 +276,30 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "{args:?}:\n got  {err}\n want {want}"
         );
     }
+
+    // An unknown target: the CLI lists the allowed ones; a file that names it reaches the
+    // daemon, which says the same.
+    let (code, err) = h.cli_err(&[
+        "deployment",
+        "create",
+        "--name",
+        "red",
+        "--endpoint",
+        "shop",
+        "--model",
+        "mlp:1",
+        "--target",
+        "tpu",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("[possible values: cpu, gpu, fpga]"), "{err}");
+    let tpu = h.write_file(
+        "tpu.toml",
+        "name = \"red\"\nendpoint = \"shop\"\nmodel = \"mlp:1\"\ntarget = \"tpu\"\n",
+    );
+    let (code, err) = h.cli_err(&["deployment", "create", "-f", &tpu]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unknown target \"tpu\" (expected cpu, gpu or fpga)"), "{err}");
 
     // Malformed files: the CLI names the file; a wrong field is named by the daemon.
     let broken = h.write_file("broken.toml", "name = \"red\"\nendpoint = \"shop\nmodel = 1\n");

@@ -1,5 +1,6 @@
 //! The shipped systemd units and the .deb (issue 10): verified, hardened, installable into a
-//! scratch root with users and units in place, config kept, state kept on purge.
+//! scratch root with users and units in place, config kept, state kept on purge; manual pages and
+//! shell completions installed (issue 22).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,6 +97,11 @@ fn deb_installs_into_a_scratch_root_and_keeps_what_operators_own() {
         "lib/udev/rules.d/70-edgeserve.rules",
         "etc/edgeserve/edgeserve.toml",
         "etc/systemd/system/multi-user.target.wants/edgeserved.service",
+        "usr/share/bash-completion/completions/edgeserve",
+        "usr/share/zsh/vendor-completions/_edgeserve",
+        "usr/share/fish/vendor_completions.d/edgeserve.fish",
+        "usr/share/man/man1/edgeserve.1.gz",
+        "usr/share/man/man8/edgeserved.8.gz",
     ] {
         // symlink_metadata: the enable link points at /lib/..., absolute, inside the root.
         assert!(r.join(file).symlink_metadata().is_ok(), "{file} missing after install");
@@ -116,6 +122,29 @@ fn deb_installs_into_a_scratch_root_and_keeps_what_operators_own() {
     assert!(r.join("etc/edgeserve/tls").is_dir());
     let rules = std::fs::read_to_string(r.join("lib/udev/rules.d/70-edgeserve.rules")).unwrap();
     assert!(rules.contains("DRIVERS==\"zocl\""), "{rules}");
+    // The manual pages render (NAME first), the completions complete the verbs.
+    for (page, name) in
+        [("man1/edgeserve.1.gz", "edgeserve"), ("man8/edgeserved.8.gz", "edgeserved")]
+    {
+        let path = r.join("usr/share/man").join(page);
+        let (ok, roff) = run(Command::new("zcat").arg(&path));
+        assert!(ok && roff.contains(".SH NAME"), "{page}: {roff}");
+        let text = crate::cli_help::render_man(&path);
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&format!("NAME {name} - ")), "{text}");
+    }
+    let bash = r.join("usr/share/bash-completion/completions/edgeserve");
+    let verbs = crate::cli_help::bash_completes(&bash, &["edgeserve", ""]);
+    for verb in ["endpoint", "deployment", "model", "tls", "role", "status"] {
+        assert!(verbs.iter().any(|v| v == verb), "{verb} not offered: {verbs:?}");
+    }
+    let zsh =
+        std::fs::read_to_string(r.join("usr/share/zsh/vendor-completions/_edgeserve")).unwrap();
+    assert!(zsh.starts_with("#compdef edgeserve"), "{zsh}");
+    let fish =
+        std::fs::read_to_string(r.join("usr/share/fish/vendor_completions.d/edgeserve.fish"))
+            .unwrap();
+    assert!(fish.contains("complete -c edgeserve"), "{fish}");
     // The packaged daemon runs and checks a config.
     let (ok, text) = run(Command::new(r.join("usr/bin/edgeserved")).arg("--version"));
     assert!(ok && text.starts_with("edgeserved "), "{text}");
