@@ -206,3 +206,37 @@ pub fn declared(file: &OnnxFile) -> (Vec<Option<TensorSpec>>, Vec<Option<TensorS
         graph.output.iter().map(spec).collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use tract_onnx::pb::{GraphProto, StringStringEntryProto, TensorProto};
+
+    use super::collect_external;
+
+    fn external(location: &str) -> GraphProto {
+        GraphProto {
+            initializer: vec![TensorProto {
+                name: "w".into(),
+                data_location: Some(1),
+                external_data: vec![StringStringEntryProto {
+                    key: "location".into(),
+                    value: location.into(),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn external_data_stays_inside_the_model_folder() {
+        let mut found = Vec::new();
+        collect_external(&external("model.onnx.data"), &mut found).unwrap();
+        collect_external(&external("weights/part1.bin"), &mut found).unwrap();
+        assert_eq!(found.len(), 2);
+        for escape in ["../secret.bin", "/etc/shadow", "weights/../../x", ""] {
+            let err = collect_external(&external(escape), &mut Vec::new()).unwrap_err();
+            assert!(err.contains("outside the model's folder"), "{escape}: {err}");
+        }
+    }
+}
