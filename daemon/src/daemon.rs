@@ -78,8 +78,30 @@ impl Default for RunOptions {
 }
 
 /// Checks everything the daemon would refuse at start, without serving: config, TLS material.
-pub fn check(settings: &Settings) -> Result<(), DaemonError> {
+pub fn check(settings: &Settings, base_dir: &std::path::Path) -> Result<(), DaemonError> {
     settings.validate()?;
+    // Declared models must exist where the daemon will read them (relative to the config).
+    for (i, m) in settings.models.iter().enumerate() {
+        let path = base_dir.join(&m.path);
+        if !path.exists() {
+            return Err(DaemonError::Config(ConfigError::Invalid {
+                key: format!("model[{i}].path"),
+                reason: format!(
+                    "{} does not exist (relative paths are read from {})",
+                    path.display(),
+                    base_dir.display()
+                ),
+            }));
+        }
+    }
+    // Deployments may use models registered with the CLI, which this check cannot see: say so.
+    for d in &settings.deployments {
+        let declared =
+            settings.models.iter().any(|m| format!("{}:{}", m.name, m.version) == d.model);
+        if !declared {
+            tracing::warn!(deployment = %format!("{}/{}", d.endpoint, d.name), model = %d.model, "the model is not declared in this file: it must already be registered (edgeserve model register), or the deployment will be Failed");
+        }
+    }
     if !settings.tls.listen.is_empty() {
         let state = load_tls(settings)?;
         let client_ca = Some(settings.tls.client_ca_pem.as_str())

@@ -62,12 +62,21 @@ impl AuthError {
                 "endpoint {endpoint} is not open to public networks and {peer} is not in network.allowed_networks"
             )),
             AuthError::RateLimited { retry_after } => ApiError::too_many_auth_failures(retry_after),
-            AuthError::Missing { endpoint, mode } => {
-                let what = if mode == "token" { "<token>" } else { "<key>" };
-                ApiError::unauthorized(format!(
-                    "endpoint {endpoint} needs a credential: send \"Authorization: Bearer {what}\""
-                ))
-            }
+            AuthError::Missing { endpoint, mode } => ApiError::unauthorized(match mode {
+                "token" => format!(
+                    "endpoint {endpoint} needs a token: send \"Authorization: Bearer <token>\" \
+                     (get one with `edgeserve endpoint get-credentials -n {endpoint}` or POST \
+                     /api/v1/service/{endpoint}/token)"
+                ),
+                "oidc" => format!(
+                    "endpoint {endpoint} needs an identity: send \"Authorization: Bearer <JWT of \
+                     your identity provider>\" or connect with a client certificate"
+                ),
+                _ => format!(
+                    "endpoint {endpoint} needs a credential: send \"Authorization: Bearer <key>\" \
+                     (`edgeserve endpoint get-credentials -n {endpoint}`)"
+                ),
+            }),
             AuthError::Invalid { endpoint, why } => {
                 ApiError::unauthorized(format!("{why} for endpoint {endpoint}"))
             }
@@ -122,10 +131,18 @@ fn check(
                 why: "the credential is not valid".into(),
             })
         }
-        Credentials::Token(verifier) => verifier
-            .verify(presented)
-            .map(|()| Identity::Token(name.clone()))
-            .map_err(|why| AuthError::Invalid { endpoint: name.clone(), why }),
+        Credentials::Token(verifier) => {
+            verifier.verify(presented).map(|()| Identity::Token(name.clone())).map_err(|why| {
+                let why = if presented.starts_with(super::keys::KEY_PREFIX) {
+                    "a key is not accepted: the endpoint uses token auth (get a token with \
+                     `edgeserve endpoint get-credentials`)"
+                        .to_string()
+                } else {
+                    why
+                };
+                AuthError::Invalid { endpoint: name.clone(), why }
+            })
+        }
         Credentials::Oidc => {
             let invalid = |why: String| AuthError::Invalid { endpoint: name.clone(), why };
             let verifier =

@@ -101,7 +101,9 @@ impl TokenVerifier {
             match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired: get a new one".into(),
                 ErrorKind::InvalidAudience => "the token was issued for another endpoint".into(),
-                _ => "the token is not valid".into(),
+                _ => "the token is not valid (altered, or revoked by a signing-secret rotation): \
+                      get a new one"
+                    .into(),
             }
         })
     }
@@ -123,7 +125,7 @@ mod tests {
         let err = TokenVerifier::new("ep1", b"another secret, another secret!!")
             .verify(&grant.access_token)
             .unwrap_err();
-        assert_eq!(err, "the token is not valid");
+        assert!(err.starts_with("the token is not valid"), "{err}");
         let mut tampered = grant.access_token.clone();
         tampered.insert(tampered.len() / 2, 'x');
         assert!(TokenVerifier::new("ep1", secret).verify(&tampered).is_err());

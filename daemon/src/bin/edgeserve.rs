@@ -212,6 +212,7 @@ fn endpoint(verb: &EndpointVerb) -> anyhow::Result<Request> {
             public_network_access,
             description,
             transport,
+            allow_unauthenticated,
         } => {
             let mut body = match file {
                 Some(f) => object(read_document(f)?, "the endpoint file")?,
@@ -226,6 +227,9 @@ fn endpoint(verb: &EndpointVerb) -> anyhow::Result<Request> {
             );
             insert_some(&mut body, "description", description.clone().map(Value::from));
             insert_some(&mut body, "transport", transport.clone().map(Value::from));
+            if *allow_unauthenticated {
+                body.insert("allow_unauthenticated".into(), Value::Bool(true));
+            }
             let name = body
                 .get("name")
                 .and_then(Value::as_str)

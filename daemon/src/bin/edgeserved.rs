@@ -61,7 +61,13 @@ fn run() -> anyhow::Result<()> {
     }
     let settings = config::load(args.config.as_deref())?;
     if args.check_config {
-        daemon::check(&settings)?;
+        let base_dir = args
+            .config
+            .as_deref()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
+        daemon::check(&settings, &base_dir)?;
         println!("configuration OK");
         return Ok(());
     }

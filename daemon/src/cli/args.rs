@@ -162,7 +162,7 @@ Examples:
         #[command(subcommand)]
         verb: DeviceVerb,
     },
-    /// Roles and role assignments of the control plane (SPEC §4).
+    /// Roles and role assignments of the control plane (README: Roles).
     #[command(after_long_help = "\
 Examples:
   edgeserve role list -o table
@@ -283,6 +283,9 @@ pub enum EndpointVerb {
         /// tls (CPU/GPU deployments) or plain (FPGA deployments).
         #[arg(long, value_parser = ["tls", "plain"])]
         transport: Option<String>,
+        /// Confirm that anyone on the network may score (needed with --auth-mode none).
+        #[arg(long)]
+        allow_unauthenticated: bool,
     },
     /// List endpoints.
     List,
@@ -348,7 +351,7 @@ pub enum EndpointVerb {
 
 #[derive(ClapArgs)]
 pub struct DeploymentFields {
-    /// Deployment file (TOML or JSON), as SPEC §6 shows; flags override its fields.
+    /// Deployment file (TOML or JSON), fields as in the README's deployment file; flags override them.
     #[arg(short, long, value_name = "PATH")]
     pub file: Option<PathBuf>,
     /// Deployment name.

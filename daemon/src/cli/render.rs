@@ -17,6 +17,22 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// One object of a list in a cell: its name (or target), marked `✗` when `supported` is
+/// false; a small object of plain values (a row of ZipMap probabilities) as `k=v` pairs.
+fn item_label(o: &Map<String, Value>) -> String {
+    let label = ["name", "target", "id"].iter().find_map(|k| o.get(*k).and_then(scalar));
+    match label {
+        Some(l) if o.get("supported") == Some(&Value::Bool(false)) => format!("{l}✗"),
+        Some(l) => l,
+        None if o.len() <= 6 && o.values().all(|v| scalar(v).is_some()) => {
+            let pairs: Vec<String> =
+                o.iter().map(|(k, v)| format!("{k}={}", scalar(v).unwrap_or_default())).collect();
+            format!("({})", pairs.join(" "))
+        }
+        None => format!("{} fields", o.len()),
+    }
+}
+
 /// A value summarised for one cell: scalars as they are, lists joined, objects as `k=v`.
 fn summary(v: &Value) -> String {
     if let Some(s) = scalar(v) {
@@ -27,10 +43,7 @@ fn summary(v: &Value) -> String {
             let parts: Vec<String> = items
                 .iter()
                 .map(|item| match item {
-                    Value::Object(o) => o
-                        .get("name")
-                        .and_then(scalar)
-                        .unwrap_or_else(|| format!("{} fields", o.len())),
+                    Value::Object(o) => item_label(o),
                     other => summary(other),
                 })
                 .collect();
@@ -126,16 +139,54 @@ pub fn table(value: &Value) -> String {
         Value::Object(obj) => {
             let lists: Vec<(&String, Vec<&Map<String, Value>>)> =
                 obj.iter().filter_map(|(k, v)| objects(v).map(|rows| (k, rows))).collect();
-            let mut out = String::new();
-            let width = obj.keys().map(String::len).max().unwrap_or(0);
+            // Fields as `key: value` lines; an object field one line per member (`listeners.tls:`).
+            let mut fields: Vec<(String, String)> = Vec::new();
             for (k, v) in obj.iter().filter(|(_, v)| objects(v).is_none()) {
-                let value = cut_to(summary(v), 100);
+                match v {
+                    Value::Object(members) if !members.is_empty() => {
+                        for (m, mv) in members {
+                            fields.push((format!("{k}.{m}"), summary(mv)));
+                        }
+                    }
+                    _ => fields.push((k.clone(), summary(v))),
+                }
+            }
+            let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+            let mut out = String::new();
+            for (k, v) in fields {
+                let value = cut_to(v, 100);
                 out.push_str(&format!("{:<width$}  {value}\n", format!("{k}:"), width = width + 1));
             }
             for (k, rows) in lists {
                 out.push_str(&format!("\n{}\n", k.to_uppercase()));
-                // Nested lists of objects (deployments of each endpoint) become their names.
                 out.push_str(&rows_table(&rows));
+                // Lists inside each row (the deployments of each endpoint) get a table of
+                // their own, each row naming its parent.
+                let nested: Vec<&String> = rows
+                    .iter()
+                    .flat_map(|r| r.iter().filter(|(_, v)| objects(v).is_some()).map(|(f, _)| f))
+                    .fold(Vec::new(), |mut seen, f| {
+                        if !seen.contains(&f) {
+                            seen.push(f);
+                        }
+                        seen
+                    });
+                for field in nested {
+                    let parent_key = k.trim_end_matches('s').to_string();
+                    let mut sub: Vec<Map<String, Value>> = Vec::new();
+                    for r in &rows {
+                        let parent = r.get("name").cloned().unwrap_or(Value::Null);
+                        for child in r.get(field.as_str()).and_then(objects).unwrap_or_default() {
+                            let mut row = Map::new();
+                            row.insert(parent_key.clone(), parent.clone());
+                            row.extend(child.iter().map(|(a, b)| (a.clone(), b.clone())));
+                            sub.push(row);
+                        }
+                    }
+                    let refs: Vec<&Map<String, Value>> = sub.iter().collect();
+                    out.push_str(&format!("\n{}\n", field.to_uppercase()));
+                    out.push_str(&rows_table(&refs));
+                }
             }
             out
         }
@@ -182,7 +233,8 @@ mod tests {
         }));
         assert!(t.contains("version:") && t.contains("ENDPOINTS\nNAME"), "{t}");
         assert!(t.contains("iris  blue"), "{t}");
-        assert!(t.contains("listeners:  metrics=http://127.0.0.1:9464/metrics"), "{t}");
+        assert!(t.contains("listeners.metrics:  http://127.0.0.1:9464/metrics"), "{t}");
+        assert!(t.contains("DEPLOYMENTS\nNAME  ENDPOINT  STATE\nblue  iris      Succeeded"), "{t}");
         assert!(!t.contains('{'), "{t}");
     }
 

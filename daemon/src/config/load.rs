@@ -44,14 +44,14 @@ pub(super) fn build(
         .separator("__")
         .try_parsing(true)
         .list_separator(",")
-        .source(Some(env));
+        .source(Some(env.clone()));
     for key in LIST_KEYS {
         env_source = env_source.with_list_parse_key(key);
     }
     let parse_error = |e: config::ConfigError| {
         let message = e.to_string();
         // A bad environment override names its variable, not the file it does not come from.
-        match env_variable_of(&message) {
+        match env_variable_of(&message).or_else(|| unknown_env_field(&message, &env)) {
             Some(var) => ConfigError::Parse {
                 origin: format!("environment variable {var}"),
                 message: message.replace(" in the environment", ""),
@@ -77,6 +77,13 @@ pub(super) fn build(
     };
     settings.validate()?;
     Ok(settings)
+}
+
+/// An `EDGESERVE_*` variable whose key is the unknown field a `config` error names.
+fn unknown_env_field(message: &str, env: &HashMap<String, String>) -> Option<String> {
+    let field = message.split("unknown field `").nth(1)?.split('`').next()?;
+    let suffix = format!("__{}", field.to_uppercase());
+    env.keys().find(|k| k.ends_with(&suffix)).cloned()
 }
 
 /// The variable behind a `config` error about "key `section.key` in the environment".

@@ -19,7 +19,10 @@ pub use load::{load, load_from_str, DEFAULT_CONFIG_PATH};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error(
+        "cannot read config file {path}: {source} (write one with `edgeserved \
+         --print-default-config > {path}` and edit it)"
+    )]
     Read {
         path: PathBuf,
         #[source]

@@ -170,5 +170,13 @@ pub async fn regenerate_keys(
     let which =
         manage::endpoints::KeyType::parse(&req.key_type).map_err(ApiError::invalid_input)?;
     manage::endpoints::regenerate_key(&app, &name, which).await?;
-    Ok(Json(json!({ "regenerated": which.as_str() })))
+    let next = match which {
+        manage::endpoints::KeyType::TokenSigning => {
+            format!("every token of {name} is revoked: get new ones with `edgeserve endpoint get-credentials -n {name}`")
+        }
+        manage::endpoints::KeyType::Key(_) => {
+            format!("the new key: `edgeserve endpoint get-credentials -n {name}`")
+        }
+    };
+    Ok(Json(json!({ "regenerated": which.as_str(), "next": next })))
 }

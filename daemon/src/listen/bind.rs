@@ -18,6 +18,15 @@ pub enum Role {
 
 impl Role {
     /// The config key of the role's addresses.
+    /// The environment override of the role's address.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Role::Tls => "EDGESERVE_TLS__LISTEN",
+            Role::Plain => "EDGESERVE_PLAIN__LISTEN",
+            Role::Metrics => "EDGESERVE_METRICS__LISTEN",
+        }
+    }
+
     pub fn key(self) -> &'static str {
         match self {
             Role::Tls => "tls.listen",
@@ -29,7 +38,12 @@ impl Role {
 
 /// A socket could not be bound.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr} ({}): {source}", role.key())]
+#[error(
+    "cannot listen on {addr} ({}): {source}; choose another address in the config or with \
+     {}=IP:PORT",
+    role.key(),
+    role.env_var()
+)]
 pub struct BindError {
     pub addr: SocketAddr,
     pub role: Role,

@@ -47,8 +47,9 @@ pub struct EndpointPatch {
 /// `auth_mode = "none"` needs the operator's explicit `allow_unauthenticated = true`.
 pub fn check_unauthenticated(mode: AuthMode, allowed: bool) -> Result<(), String> {
     if mode == AuthMode::None && !allowed {
-        return Err("auth_mode \"none\" lets anyone on the network score: set \
-                    allow_unauthenticated = true to confirm"
+        return Err("auth_mode \"none\" lets anyone on the network score: confirm with \
+                    --allow-unauthenticated (or allow_unauthenticated = true in the endpoint file, \
+                    or --set allow_unauthenticated=true on update)"
             .into());
     }
     Ok(())

@@ -323,3 +323,15 @@ fn board_detect_and_device_list_agree_on_the_accelerators() {
         assert!(expected || listed, "{target}: {board}");
     }
 }
+
+#[test]
+fn check_config_finds_declared_models_that_are_not_there() {
+    let h = Harness::new();
+    h.edit_config(|c| c.replace("/mlp\"", "/mlp-missing\""));
+    let mut cmd = h.edgeserved();
+    cmd.arg("--check-config");
+    let out = run_to_exit(cmd, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("model[0].path") && err.contains("mlp-missing does not exist"), "{err}");
+}
