@@ -92,13 +92,35 @@ pub fn admit(
     peer: IpAddr,
     headers: &HeaderMap,
 ) -> Result<Identity, AuthError> {
-    let name = endpoint.record.name.as_str();
-    let result = check(app, endpoint, peer, headers);
+    let result = admission(app, endpoint, peer).and_then(|()| check(app, endpoint, headers));
+    account(app, endpoint, peer, result)
+}
+
+/// The first two steps of every request: network access, then the failure limit.
+fn admission(app: &AppState, endpoint: &LiveEndpoint, peer: IpAddr) -> Result<(), AuthError> {
+    if endpoint.record.public_network_access == NetworkAccess::Disabled
+        && !app.allowed_networks.iter().any(|n| n.contains(&peer))
+    {
+        return Err(AuthError::Network { endpoint: endpoint.record.name.clone(), peer });
+    }
+    match app.auth_limiter.blocked_for(peer) {
+        Some(retry_after) => Err(AuthError::RateLimited { retry_after }),
+        None => Ok(()),
+    }
+}
+
+/// Counts a refusal: in the peer's failure limit (bad credentials only) and in the metric.
+fn account(
+    app: &AppState,
+    endpoint: &LiveEndpoint,
+    peer: IpAddr,
+    result: Result<Identity, AuthError>,
+) -> Result<Identity, AuthError> {
     if let Err(e) = &result {
         if e.counts_as_failure() {
             app.auth_limiter.record_failure(peer);
         }
-        app.metrics.auth_failure(name, e.reason());
+        app.metrics.auth_failure(&endpoint.record.name, e.reason());
     }
     result
 }
@@ -106,18 +128,9 @@ pub fn admit(
 fn check(
     app: &AppState,
     endpoint: &LiveEndpoint,
-    peer: IpAddr,
     headers: &HeaderMap,
 ) -> Result<Identity, AuthError> {
     let name = endpoint.record.name.clone();
-    if endpoint.record.public_network_access == NetworkAccess::Disabled
-        && !app.allowed_networks.iter().any(|n| n.contains(&peer))
-    {
-        return Err(AuthError::Network { endpoint: name, peer });
-    }
-    if let Some(retry_after) = app.auth_limiter.blocked_for(peer) {
-        return Err(AuthError::RateLimited { retry_after });
-    }
     let mode = endpoint.credentials.mode().as_str();
     if let Credentials::None = endpoint.credentials {
         return Ok(Identity::Anonymous);
@@ -168,15 +181,7 @@ pub fn admit_identity(
     action: &str,
 ) -> Result<Identity, AuthError> {
     let name = endpoint.record.name.clone();
-    let result = (|| {
-        if endpoint.record.public_network_access == NetworkAccess::Disabled
-            && !app.allowed_networks.iter().any(|n| n.contains(&peer))
-        {
-            return Err(AuthError::Network { endpoint: name.clone(), peer });
-        }
-        if let Some(retry_after) = app.auth_limiter.blocked_for(peer) {
-            return Err(AuthError::RateLimited { retry_after });
-        }
+    let result = admission(app, endpoint, peer).and_then(|()| {
         let identity = match (bearer(headers), cert_cn) {
             (Some(jwt), _) => {
                 let invalid = |why: String| AuthError::Invalid { endpoint: name.clone(), why };
@@ -192,14 +197,8 @@ pub fn admit_identity(
         };
         authorize(app, &identity, action, &name)?;
         Ok(identity)
-    })();
-    if let Err(e) = &result {
-        if e.counts_as_failure() {
-            app.auth_limiter.record_failure(peer);
-        }
-        app.metrics.auth_failure(&name, e.reason());
-    }
-    result
+    });
+    account(app, endpoint, peer, result)
 }
 
 /// The action the token route needs (SPEC §4).

@@ -30,16 +30,23 @@ pub(crate) trait Kernel: fmt::Debug + Send + Sync + 'static {
         1
     }
 
-    /// Inference rules (datum types and shapes of the outputs from the inputs').
+    /// Inference rules (datum types and shapes of the outputs from the inputs'). The default
+    /// is an element-wise op: one output of the first input's type and shape.
     fn rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
-    ) -> InferenceResult;
+    ) -> InferenceResult {
+        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
+        s.equals(&inputs[0].shape, &outputs[0].shape)
+    }
 
-    /// Output facts of the typed op; dims of the inputs (the symbolic batch) are kept.
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>>;
+    /// Output facts of the typed op; dims of the inputs (the symbolic batch) are kept. The
+    /// default matches the default rules: the first input's type and shape.
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(inputs[0].datum_type.fact(inputs[0].shape.clone())))
+    }
 
     /// Evaluates the op.
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>>;

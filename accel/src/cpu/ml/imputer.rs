@@ -90,20 +90,6 @@ impl Kernel for Imputer {
         OP
     }
 
-    fn rules<'r, 'p: 'r, 's: 'r>(
-        &'s self,
-        s: &mut Solver<'r>,
-        inputs: &'p [TensorProxy],
-        outputs: &'p [TensorProxy],
-    ) -> InferenceResult {
-        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)
-    }
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(inputs[0].datum_type.fact(inputs[0].shape.clone())))
-    }
-
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         Ok(tvec!(self.run(&inputs[0])?.into_tvalue()))
     }
