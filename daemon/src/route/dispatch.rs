@@ -15,6 +15,9 @@ use crate::deploy::{DeploymentState, LiveDeployment, LiveEndpoint};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The `endpoint` label of requests to names no endpoint has (SPEC §7, bounded labels).
+pub const UNKNOWN_ENDPOINT: &str = "_unknown";
+
 /// How long a client should wait before retrying a full queue.
 const QUEUE_FULL_RETRY: Duration = Duration::from_secs(1);
 
@@ -49,8 +52,10 @@ impl Call {
             response.headers_mut().insert("x-deployment", d);
         }
         let status = response.status();
+        // Names nobody created share one label value: a scanner cannot grow the series set.
+        let known = app.table().endpoint(&self.endpoint).is_some();
         app.metrics.request(
-            &self.endpoint,
+            if known { &self.endpoint } else { UNKNOWN_ENDPOINT },
             self.deployment.as_deref().unwrap_or("-"),
             status.as_u16(),
             self.started.elapsed().as_secs_f64(),

@@ -89,3 +89,28 @@ async fn requests_auth_failures_devices_and_certificate_expiry_are_exported() {
     assert_eq!(expiry, tls["notAfterUnix"].as_f64().unwrap());
     assert!(!text.contains(&key) && !text.contains("esk_"), "a key reached the metrics");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_endpoint_names_share_one_label_value() {
+    let mut h = Harness::new();
+    h.start();
+    let client = h.client();
+    for i in 0..200 {
+        let resp = client
+            .post(h.score_url(&format!("scan-{i}-{}", i * 7919)))
+            .json(&serde_json::json!({"data": [[1, 2, 3, 4]]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+    }
+    let text = h.metrics().await;
+    let series: Vec<&str> =
+        text.lines().filter(|l| l.starts_with("edgeserve_requests_total{")).collect();
+    assert!(series.iter().all(|l| !l.contains("scan-")), "{text}");
+    let unknown = series
+        .iter()
+        .find(|l| l.contains("endpoint=\"_unknown\"") && l.contains("code=\"404\""))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(unknown.ends_with(" 200"), "{unknown}");
+}
