@@ -125,7 +125,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
-            "the backend failed to score this request; the daemon log has details under this request id",
+            "the daemon could not complete this request (a fault on the box, not in the request); its log has details under this request id",
         )
     }
 

@@ -71,7 +71,7 @@ pub fn ensure_token_secret(keys: &mut EndpointKeys) -> Result<bool, ManageError>
         return Ok(false);
     }
     keys.token_secret = keys::generate_secret()
-        .map_err(|_| ManageError::Invalid("no randomness for the token secret".into()))?;
+        .map_err(|_| ManageError::Internal("no randomness for the token secret".into()))?;
     Ok(true)
 }
 
@@ -126,7 +126,7 @@ pub async fn create(
         updated_at: now,
     };
     let pair =
-        keys::generate_pair().map_err(|_| ManageError::Invalid("no randomness for keys".into()))?;
+        keys::generate_pair().map_err(|_| ManageError::Internal("no randomness for keys".into()))?;
     app.store.put_endpoint(&record, Some(&pair))?;
     if auth_mode == AuthMode::None {
         tracing::warn!(
@@ -270,7 +270,7 @@ pub async fn regenerate_key(app: &AppState, name: &str, which: KeyType) -> Resul
         KeyType::Key(_) => keys::generate(),
         KeyType::TokenSigning => keys::generate_secret(),
     }
-    .map_err(|_| ManageError::Invalid("no randomness for keys".into()))?;
+    .map_err(|_| ManageError::Internal("no randomness for keys".into()))?;
     match which {
         KeyType::Key(KeySlot::Primary) => pair.primary = fresh,
         KeyType::Key(KeySlot::Secondary) => pair.secondary = fresh,

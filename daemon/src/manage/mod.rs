@@ -26,6 +26,9 @@ pub enum ManageError {
     Invalid(String),
     #[error("{0}")]
     DeploymentFailed(String),
+    /// A fault of the box (randomness, I/O), not of the request: 500, details in the log.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -41,6 +44,10 @@ impl From<ManageError> for ApiError {
             ManageError::Invalid(m) => ApiError::invalid_input(m),
             ManageError::DeploymentFailed(m) => {
                 ApiError { code: "DeploymentFailed", ..ApiError::invalid_input(m) }
+            }
+            ManageError::Internal(m) => {
+                tracing::error!(error = %m, "control-plane operation failed");
+                ApiError::internal()
             }
             ManageError::Store(e) => {
                 tracing::error!(error = %e, "store operation failed");
