@@ -125,8 +125,8 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    let pair =
-        keys::generate_pair().map_err(|_| ManageError::Internal("no randomness for keys".into()))?;
+    let pair = keys::generate_pair()
+        .map_err(|_| ManageError::Internal("no randomness for keys".into()))?;
     app.store.put_endpoint(&record, Some(&pair))?;
     if auth_mode == AuthMode::None {
         tracing::warn!(
