@@ -74,6 +74,9 @@ pub fn issue(
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
+    /// False for a missing or short secret: nothing verifies then (an empty HMAC key would
+    /// let anyone sign).
+    usable: bool,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -90,12 +93,20 @@ impl TokenVerifier {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "aud", "iss"]);
         validation.leeway = 0;
-        TokenVerifier { key: DecodingKey::from_secret(secret), validation }
+        TokenVerifier {
+            key: DecodingKey::from_secret(secret),
+            validation,
+            usable: secret.len() >= 16,
+        }
     }
 
     /// Whether `token` is a valid, unexpired token of this endpoint. The reason of a refusal
     /// names no part of the token.
     pub fn verify(&self, token: &str) -> Result<(), String> {
+        if !self.usable {
+            tracing::error!("a token endpoint has no signing secret; regenerate it with --key-type token-signing");
+            return Err("the endpoint cannot verify tokens now (no signing secret)".into());
+        }
         decode::<Claims>(token, &self.key, &self.validation).map(|_| ()).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
@@ -129,5 +140,8 @@ mod tests {
         let mut tampered = grant.access_token.clone();
         tampered.insert(tampered.len() / 2, 'x');
         assert!(TokenVerifier::new("ep1", secret).verify(&tampered).is_err());
+        // An empty secret verifies nothing, not even a token signed with it.
+        let forged = issue("ep1", b"", Duration::from_secs(60), "mallory").unwrap();
+        assert!(TokenVerifier::new("ep1", b"").verify(&forged.access_token).is_err());
     }
 }

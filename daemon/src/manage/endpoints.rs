@@ -191,19 +191,40 @@ pub async fn update(
     if let Some(p) = patch.public_network_access {
         record.public_network_access = NetworkAccess::parse(&p).map_err(ManageError::Invalid)?;
     }
-    if let Some(allowed) = patch.allow_unauthenticated {
-        record.allow_unauthenticated = allowed;
-    }
+    let previous = record.auth_mode;
     if let Some(mode) = patch.auth_mode {
         record.auth_mode = AuthMode::parse(&mode).map_err(ManageError::Invalid)?;
     }
+    // Consent to `none` is given with the switch itself, and lapses when the endpoint leaves it.
+    record.allow_unauthenticated = match (previous, record.auth_mode) {
+        (_, AuthMode::None) if previous != AuthMode::None => {
+            patch.allow_unauthenticated == Some(true)
+        }
+        (_, AuthMode::None) => patch.allow_unauthenticated.unwrap_or(record.allow_unauthenticated),
+        _ => false,
+    };
     check_unauthenticated(record.auth_mode, record.allow_unauthenticated)
         .map_err(ManageError::Invalid)?;
     check_oidc(app, record.auth_mode)?;
     let mut keys = app.store.keys(name)?.ok_or_else(|| super::endpoint_missing(app, name))?;
-    let filled = ensure_token_secret(&mut keys)?;
+    let mut changed = ensure_token_secret(&mut keys)?;
+    // Leaving a mode ends its credentials for good: a switch back does not revive a leaked key
+    // or an unexpired token.
+    if previous != record.auth_mode {
+        let fresh = || ManageError::Internal("no randomness for keys".into());
+        match previous {
+            AuthMode::Key => {
+                let pair = keys::generate_pair().map_err(|_| fresh())?;
+                keys.primary = pair.primary;
+                keys.secondary = pair.secondary;
+            }
+            AuthMode::Token => keys.token_secret = keys::generate_secret().map_err(|_| fresh())?,
+            AuthMode::Oidc | AuthMode::None => {}
+        }
+        changed = true;
+    }
     record.updated_at = now_rfc3339();
-    app.store.put_endpoint(&record, filled.then_some(&keys))?;
+    app.store.put_endpoint(&record, changed.then_some(&keys))?;
     let mut next = (*live).clone();
     // New credentials from the record in force: a mode switch ends the old ones at once.
     next.credentials = Credentials::for_endpoint(&record, &keys);
@@ -221,7 +242,18 @@ pub async fn delete(app: &AppState, name: &str) -> Result<(), ManageError> {
     }
     app.store.delete_endpoint(name)?;
     publish(app, name, None);
-    tracing::info!(endpoint = name, "endpoint deleted");
+    // Its role assignments go with it: a later endpoint of the same name starts with none.
+    let scope = format!("/endpoints/{name}");
+    let mut removed = 0;
+    for a in app.store.role_assignments()?.into_iter().filter(|a| a.scope == scope) {
+        if app.store.delete_role_assignment(&a.id)? {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        app.reload_rbac()?;
+    }
+    tracing::info!(endpoint = name, role_assignments_removed = removed, "endpoint deleted");
     Ok(())
 }
 

@@ -63,7 +63,7 @@ impl Call {
         let mut identity =
             self.identity.as_ref().map(|i| i.describe()).unwrap_or_else(|| "-".into());
         if let Some(cn) = &self.peer.cert_cn {
-            identity.push_str(&format!(",cert:{cn}"));
+            identity.push_str(&format!(",cert:{}", cn.escape_debug()));
         }
         tracing::info!(
             target: "edgeserve::traffic",

@@ -78,7 +78,8 @@ async fn token_mode_issues_expiring_tokens_bound_to_their_endpoint() {
     assert_eq!(status, 401, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("expired"), "{body}");
 
-    // Back to keys: tokens stop at once, keys (kept across the switch) work again.
+    // Back to keys: tokens stop at once, and the keys left behind at the first switch do not
+    // come back (a key leaked before the switch stays dead); new keys work.
     let again = tokio::task::block_in_place(|| token(&h, "mlp"))["accessToken"]
         .as_str()
         .unwrap()
@@ -88,13 +89,21 @@ async fn token_mode_issues_expiring_tokens_bound_to_their_endpoint() {
         h.cli_json(&["endpoint", "update", "-n", "mlp", "--set", "auth_mode=key"])
     });
     assert_eq!(score(&h, "mlp", Some(&again)).await.0, 401);
-    assert_eq!(score(&h, "mlp", Some(&old_key)).await.0, 200);
+    assert_eq!(score(&h, "mlp", Some(&old_key)).await.0, 401);
+    let (new_key, _) = tokio::task::block_in_place(|| h.keys("mlp"));
+    assert_ne!(new_key, old_key);
+    assert_eq!(score(&h, "mlp", Some(&new_key)).await.0, 200);
+    // And a token issued before is not revived by switching to token mode again.
+    tokio::task::block_in_place(|| {
+        h.cli_json(&["endpoint", "update", "-n", "mlp", "--set", "auth_mode=token"])
+    });
+    assert_eq!(score(&h, "mlp", Some(&again)).await.0, 401);
 
     // The traffic log names the mode and identity, never a secret.
     let logs = h.logs();
     assert!(logs.contains("auth_mode=\"token\"") || logs.contains("auth_mode=token"), "{logs}");
     assert!(logs.contains("token:mlp"), "{logs}");
-    for secret in [&access, &fresh, &again, &old_key, &iris_key] {
+    for secret in [&access, &fresh, &again, &old_key, &iris_key, &new_key] {
         assert!(!logs.contains(secret.as_str()), "a credential reached the log");
     }
 }
@@ -136,6 +145,25 @@ async fn none_mode_needs_explicit_consent_and_is_warned_about() {
         h.cli_err(&["endpoint", "update", "-n", "open", "--set", "allow_unauthenticated=false"])
     });
     assert_eq!(code, 1, "{err}");
+    // Consent lapses when the endpoint leaves `none`, and is asked again with the next switch.
+    tokio::task::block_in_place(|| {
+        h.cli_json(&["endpoint", "update", "-n", "open", "--set", "auth_mode=key"]);
+        let shown = h.cli_json(&["endpoint", "show", "-n", "open"]);
+        assert_eq!(shown["allowUnauthenticated"], false, "{shown}");
+        let (code, err) =
+            h.cli_err(&["endpoint", "update", "-n", "open", "--set", "auth_mode=none"]);
+        assert_eq!(code, 1, "{err}");
+        h.cli_json(&[
+            "endpoint",
+            "update",
+            "-n",
+            "open",
+            "--set",
+            "auth_mode=none",
+            "--set",
+            "allow_unauthenticated=true",
+        ]);
+    });
     // Warned about at every start.
     h.stop();
     h.start();

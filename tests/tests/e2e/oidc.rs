@@ -320,3 +320,20 @@ async fn the_jwks_is_reread_on_reload_and_a_broken_file_keeps_the_old_keys() {
     assert_eq!(status, 200);
     assert_eq!(score(&h, "line", &alice).await.0, 401, "the old key is gone");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_endpoint_removes_its_role_assignments() {
+    let mut h = Harness::new();
+    let idp = start(&mut h);
+    tokio::task::block_in_place(|| {
+        oidc_endpoint(&h, "line");
+        assign(&h, "oidc:alice", "Scorer", "/endpoints/line");
+        h.cli_json(&["endpoint", "delete", "-n", "line", "--yes"]);
+        oidc_endpoint(&h, "line");
+    });
+    // The new `line` does not inherit the old one's grants.
+    let alice = idp.rs256(&Idp::claims("alice"), "rsa-1");
+    assert_eq!(score(&h, "line", &alice).await.0, 403);
+    let listed = h.cli_json(&["role", "assignment", "list"]);
+    assert!(!listed.to_string().contains("/endpoints/line"), "{listed}");
+}
