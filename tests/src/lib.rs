@@ -458,3 +458,39 @@ impl Harness {
         }
     }
 }
+
+impl Harness {
+    /// Registers `path` as model `name:1`, creates endpoint `name` and a CPU deployment `blue`
+    /// with all its traffic, through the real CLI; returns the endpoint's primary key, or which
+    /// step failed and the CLI's error.
+    pub fn try_deploy_cpu(&self, name: &str, path: &str) -> Result<String, String> {
+        let step = |what: &str, args: &[&str]| -> Result<(), String> {
+            let out = self.cli(args);
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!("{what}: {}", String::from_utf8_lossy(&out.stderr)))
+            }
+        };
+        let model = format!("{name}:1");
+        step("register", &["model", "register", "--name", name, "--version", "1", "--path", path])?;
+        step("endpoint", &["endpoint", "create", "--name", name])?;
+        step(
+            "deploy",
+            &[
+                "deployment",
+                "create",
+                "--name",
+                "blue",
+                "--endpoint",
+                name,
+                "--model",
+                &model,
+                "--target",
+                "cpu",
+                "--all-traffic",
+            ],
+        )?;
+        Ok(self.keys(name).0)
+    }
+}

@@ -117,40 +117,8 @@ async fn every_exported_model_scores_like_onnxruntime() {
         let reference: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
                 .unwrap();
-        let model = format!("{name}:1");
-        let deployed = tokio::task::block_in_place(|| {
-            let register = h.cli(&[
-                "model",
-                "register",
-                "--name",
-                name,
-                "--version",
-                "1",
-                "--path",
-                dir.to_str().unwrap(),
-            ]);
-            if !register.status.success() {
-                return Err(format!("register: {}", String::from_utf8_lossy(&register.stderr)));
-            }
-            h.cli_json(&["endpoint", "create", "--name", name]);
-            let create = h.cli(&[
-                "deployment",
-                "create",
-                "--name",
-                "blue",
-                "--endpoint",
-                name,
-                "--model",
-                &model,
-                "--target",
-                "cpu",
-                "--all-traffic",
-            ]);
-            if !create.status.success() {
-                return Err(format!("deploy: {}", String::from_utf8_lossy(&create.stderr)));
-            }
-            Ok(h.keys(name).0)
-        });
+        let deployed =
+            tokio::task::block_in_place(|| h.try_deploy_cpu(name, dir.to_str().unwrap()));
         let key = match deployed {
             Ok(key) => key,
             Err(e) => {

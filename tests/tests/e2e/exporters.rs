@@ -14,23 +14,7 @@ fn case(path: &str) -> String {
 /// Registers `path` as `name:1`, creates endpoint `name` and a CPU deployment `blue` with all
 /// traffic; returns the endpoint's key.
 fn deploy(h: &Harness, name: &str, path: &str) -> String {
-    h.cli_json(&["model", "register", "--name", name, "--version", "1", "--path", path]);
-    h.cli_json(&["endpoint", "create", "--name", name]);
-    let model = format!("{name}:1");
-    h.cli_json(&[
-        "deployment",
-        "create",
-        "--name",
-        "blue",
-        "--endpoint",
-        name,
-        "--model",
-        &model,
-        "--target",
-        "cpu",
-        "--all-traffic",
-    ]);
-    h.keys(name).0
+    h.try_deploy_cpu(name, path).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 async fn score(h: &Harness, endpoint: &str, key: &str, body: Value) -> Value {

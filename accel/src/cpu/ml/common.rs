@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::tract_num_traits::{Float, FloatConst};
 use tract_onnx::tract_hir::internal::*;
 
 /// What a builder in the op register returns.
@@ -176,8 +177,8 @@ impl PostTransform {
     }
 
     /// Applies the transform to the scores of one row, as onnxruntime's `write_scores` does
-    /// for two or more scores.
-    pub(crate) fn apply_row(self, row: &mut [f32]) {
+    /// for two or more scores (in f32, or in f64 for double outputs).
+    pub(crate) fn apply_row<T: Float + FloatConst>(self, row: &mut [T]) {
         match self {
             PostTransform::None => (),
             PostTransform::Logistic => row.iter_mut().for_each(|x| *x = logistic(*x)),
@@ -186,9 +187,6 @@ impl PostTransform {
             PostTransform::SoftmaxZero => softmax_zero(row),
         }
     }
-}
-
-impl PostTransform {
     /// The opset-5 integer code as onnxruntime reads it (its `POST_EVAL_TRANSFORM` enum): `0`
     /// `NONE`, `1` `LOGISTIC`, `2` `SOFTMAX`, `3` `SOFTMAX_ZERO`, `4` `PROBIT`. The ONNX spec
     /// swaps 1 and 2 (`1` `SOFTMAX`, `2` `LOGISTIC`); onnxruntime 1.32 still differs from it.
@@ -202,60 +200,6 @@ impl PostTransform {
             _ => return None,
         })
     }
-
-    /// [`PostTransform::apply_row`] in f64, as onnxruntime computes double outputs.
-    pub(crate) fn apply_row_f64(self, row: &mut [f64]) {
-        match self {
-            PostTransform::None => (),
-            PostTransform::Logistic => row.iter_mut().for_each(|x| *x = logistic_f64(*x)),
-            PostTransform::Probit => row.iter_mut().for_each(|x| *x = probit_f64(*x)),
-            PostTransform::Softmax => {
-                let max = row.iter().copied().fold(-f64::MAX, f64::max);
-                let mut sum = 0.0;
-                for x in row.iter_mut() {
-                    *x = (*x - max).exp();
-                    sum += *x;
-                }
-                row.iter_mut().for_each(|x| *x /= sum);
-            }
-            PostTransform::SoftmaxZero => {
-                let max = row.iter().copied().fold(-f64::MAX, f64::max);
-                let exp_neg_max = (-max).exp();
-                let mut sum = 0.0;
-                for x in row.iter_mut() {
-                    if *x > 0.000_000_1 || *x < -0.000_000_1 {
-                        *x = (*x - max).exp();
-                        sum += *x;
-                    } else {
-                        *x *= exp_neg_max;
-                    }
-                }
-                row.iter_mut().for_each(|x| *x /= sum);
-            }
-        }
-    }
-}
-
-/// [`logistic`] in f64.
-pub(crate) fn logistic_f64(x: f64) -> f64 {
-    let v = 1.0 / (1.0 + (-x.abs()).exp());
-    if x < 0.0 {
-        1.0 - v
-    } else {
-        v
-    }
-}
-
-/// [`probit`] in f64 (same approximation of erfinv).
-pub(crate) fn probit_f64(x: f64) -> f64 {
-    let x = 2.0 * x - 1.0;
-    let sgn = if x < 0.0 { -1.0f64 } else { 1.0 };
-    let x = (1.0 - x) * (1.0 + x);
-    let log = x.ln();
-    let v = 2.0 / (std::f64::consts::PI * 0.147) + 0.5 * log;
-    let v2 = 1.0 / 0.147 * log;
-    let v3 = -v + (v * v - v2).sqrt();
-    std::f64::consts::SQRT_2 * sgn * v3.sqrt()
 }
 
 /// A `TENSOR` attribute, loaded; `None` when not set.
@@ -287,57 +231,64 @@ pub(crate) fn tensor_attr_vec<T: Datum>(
     Ok(Some(t.to_plain_array_view::<T>()?.iter().cloned().collect()))
 }
 
+/// `x` in the float type `T` (the constants below are exact in f32 and f64).
+fn c<T: Float>(x: f64) -> T {
+    T::from(x).unwrap_or_else(T::zero)
+}
+
 /// onnxruntime's `ComputeLogistic`.
-pub(crate) fn logistic(x: f32) -> f32 {
-    let v = 1.0 / (1.0 + (-x.abs()).exp());
-    if x < 0.0 {
-        1.0 - v
+pub(crate) fn logistic<T: Float>(x: T) -> T {
+    let v = T::one() / (T::one() + (-x.abs()).exp());
+    if x < T::zero() {
+        T::one() - v
     } else {
         v
     }
 }
 
-/// onnxruntime's `ErfInv` (Winitzki's approximation, in f32).
-fn erf_inv(x: f32) -> f32 {
-    let sgn = if x < 0.0 { -1.0f32 } else { 1.0 };
-    let x = (1.0 - x) * (1.0 + x);
+/// onnxruntime's `ErfInv` (Winitzki's approximation).
+fn erf_inv<T: Float + FloatConst>(x: T) -> T {
+    let sgn = if x < T::zero() { -T::one() } else { T::one() };
+    let x = (T::one() - x) * (T::one() + x);
     let log = x.ln();
-    let v = 2.0 / (std::f32::consts::PI * 0.147) + 0.5 * log;
-    let v2 = 1.0 / 0.147 * log;
+    let a = c::<T>(0.147);
+    let v = c::<T>(2.0) / (T::PI() * a) + c::<T>(0.5) * log;
+    let v2 = T::one() / a * log;
     let v3 = -v + (v * v - v2).sqrt();
     sgn * v3.sqrt()
 }
 
 /// onnxruntime's `ComputeProbit`.
-pub(crate) fn probit(x: f32) -> f32 {
-    std::f32::consts::SQRT_2 * erf_inv(2.0 * x - 1.0)
+pub(crate) fn probit<T: Float + FloatConst>(x: T) -> T {
+    T::SQRT_2() * erf_inv(c::<T>(2.0) * x - T::one())
 }
 
 /// onnxruntime's `ComputeSoftmax`.
-pub(crate) fn softmax(row: &mut [f32]) {
-    let max = row.iter().copied().fold(-f32::MAX, f32::max);
-    let mut sum = 0.0f32;
+pub(crate) fn softmax<T: Float>(row: &mut [T]) {
+    let max = row.iter().copied().fold(-T::max_value(), T::max);
+    let mut sum = T::zero();
     for x in row.iter_mut() {
         *x = (*x - max).exp();
-        sum += *x;
+        sum = sum + *x;
     }
-    row.iter_mut().for_each(|x| *x /= sum);
+    row.iter_mut().for_each(|x| *x = *x / sum);
 }
 
 /// onnxruntime's `ComputeSoftmaxZero`: zeros are left out of the softmax.
-pub(crate) fn softmax_zero(row: &mut [f32]) {
-    let max = row.iter().copied().fold(-f32::MAX, f32::max);
+pub(crate) fn softmax_zero<T: Float>(row: &mut [T]) {
+    let max = row.iter().copied().fold(-T::max_value(), T::max);
     let exp_neg_max = (-max).exp();
-    let mut sum = 0.0f32;
+    let eps = c::<T>(0.000_000_1);
+    let mut sum = T::zero();
     for x in row.iter_mut() {
-        if *x > 0.000_000_1 || *x < -0.000_000_1 {
+        if *x > eps || *x < -eps {
             *x = (*x - max).exp();
-            sum += *x;
+            sum = sum + *x;
         } else {
-            *x *= exp_neg_max;
+            *x = *x * exp_neg_max;
         }
     }
-    row.iter_mut().for_each(|x| *x /= sum);
+    row.iter_mut().for_each(|x| *x = *x / sum);
 }
 
 /// A float attribute list given either as `name` (floats) or `name_as_tensor` (a double

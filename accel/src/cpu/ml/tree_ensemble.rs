@@ -137,7 +137,7 @@ impl TreeEnsemble {
             for mut row in scores.rows_mut() {
                 let row =
                     row.as_slice_mut().ok_or_else(|| format_err!("{OP}: output not contiguous"))?;
-                transform.apply_row_f64(row);
+                transform.apply_row(row);
             }
             return Ok(scores.into_tensor());
         }
