@@ -12,6 +12,7 @@ pub mod fpga;
 pub mod gpu;
 mod inspect;
 mod registry;
+mod rows;
 mod signature;
 mod tensor;
 

@@ -111,26 +111,45 @@ impl LoadedModel for FpgaModel {
         &self.signature
     }
 
+    /// Runs at the batch's power-of-two bucket (rows padded with zeros, outputs sliced back).
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
-        let batch = self.signature.check_inputs(&inputs)?;
         let timeout = self.timeout;
         let parts = (&self.package_manifest, &self.device, &self.kernel, &self.groups);
-        let bound = self.bound.get_or_bind(batch, |b| bind_batch(parts, b))?;
-        for (bo, t) in bound.inputs.iter_mut().zip(&inputs) {
-            bo.write_to_device(&t.data().to_le_bytes()).map_err(xrt_failed)?;
-        }
-        bound.run.start_and_wait(timeout).map_err(xrt_failed)?;
-        let mut out = Vec::new();
-        for (bo, p) in bound.outputs.iter_mut().zip(&self.package_manifest.outputs) {
-            let mut bytes = vec![0u8; batch * p.item_len() * p.elem_bytes()];
-            bo.read_from_device(&mut bytes).map_err(xrt_failed)?;
-            let mut shape = vec![batch];
-            shape.extend(p.shape[1..].iter().map(|&d| d as usize));
-            let data = TensorData::from_le_bytes(&bytes, p.dtype).map_err(|e| {
-                AccelError::Device { reason: format!("output {} read back wrong: {e}", p.name) }
-            })?;
-            out.push(Tensor::new(shape, data)?);
-        }
-        Ok(out)
+        let (bound, manifest) = (&mut self.bound, &self.package_manifest);
+        crate::bound::padded_run(&self.signature, inputs, |batch, inputs| {
+            run_bound(
+                bound.get_or_bind(batch, |b| bind_batch(parts, b))?,
+                manifest,
+                batch,
+                &inputs,
+                timeout,
+            )
+        })
     }
+}
+
+/// Copies `inputs` (`batch` rows) in, runs the kernel and reads the outputs back.
+fn run_bound(
+    bound: &mut Bound,
+    manifest: &Manifest,
+    batch: usize,
+    inputs: &[Tensor],
+    timeout: Duration,
+) -> Result<Vec<Tensor>, AccelError> {
+    for (bo, t) in bound.inputs.iter_mut().zip(inputs) {
+        bo.write_to_device(&t.data().to_le_bytes()).map_err(xrt_failed)?;
+    }
+    bound.run.start_and_wait(timeout).map_err(xrt_failed)?;
+    let mut out = Vec::new();
+    for (bo, p) in bound.outputs.iter_mut().zip(&manifest.outputs) {
+        let mut bytes = vec![0u8; batch * p.item_len() * p.elem_bytes()];
+        bo.read_from_device(&mut bytes).map_err(xrt_failed)?;
+        let mut shape = vec![batch];
+        shape.extend(p.shape[1..].iter().map(|&d| d as usize));
+        let data = TensorData::from_le_bytes(&bytes, p.dtype).map_err(|e| AccelError::Device {
+            reason: format!("output {} read back wrong: {e}", p.name),
+        })?;
+        out.push(Tensor::new(shape, data)?);
+    }
+    Ok(out)
 }

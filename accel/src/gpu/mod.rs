@@ -3,7 +3,8 @@
 //!
 //! Load reads the graph (`graph`), refuses unsupported ops by name, folds constants and fuses
 //! (`optimize`), builds or loads the cached program (`program`) and plans batch sizes
-//! (`lower`); `exec` binds plans to buffers made once per batch size and runs them.
+//! (`lower`); `exec` binds plans to buffers made once per batch size and runs them. Batches run
+//! at power-of-two buckets (`crate::bound::padded_run`), bound at load up to `max_batch_size`.
 
 pub mod driver_cache;
 mod exec;
@@ -122,6 +123,16 @@ impl GpuBackend {
             fused,
         };
         model.bound_for(1)?; // binds batch 1 now, so a model that cannot run fails at load
+                             // Binds the other buckets a batch of up to `max_batch_size` rows runs at now, so the
+                             // first batch of a new bucket does not stall the requests queued behind it.
+        if crate::bound::pads(&model.signature) {
+            let top = crate::bound::bucket(options.max_batch_size);
+            let mut size = 2;
+            while size <= top && size < (1 << crate::bound::BOUND_BATCH_SIZES) {
+                model.bound_for(size)?;
+                size *= 2;
+            }
+        }
         Ok(model)
     }
 }
@@ -229,6 +240,12 @@ impl GpuModel {
             .unwrap_or_default()
     }
 
+    /// The batch sizes bound to device buffers now, least recently used first (power-of-two
+    /// buckets, see [`LoadedModel::run`]).
+    pub fn bound_batch_sizes(&self) -> Vec<usize> {
+        self.bound.sizes()
+    }
+
     /// The fusions applied at load.
     pub fn fusions(&self) -> &[String] {
         &self.fused
@@ -260,10 +277,13 @@ impl LoadedModel for GpuModel {
         &self.signature
     }
 
+    /// Runs at the batch's power-of-two bucket (rows padded with zeros, outputs sliced back).
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
-        let batch = self.signature.check_inputs(&inputs)?;
-        let (graph, dev, consts) = (&self.graph, &self.dev, &mut self.consts);
-        let (plan, bound) = self.bound.get_or_bind(batch, |b| bind_plan(graph, dev, consts, b))?;
-        exec::run(dev, plan, bound, consts, &inputs)
+        let (graph, dev, consts, bound) =
+            (&self.graph, &self.dev, &mut self.consts, &mut self.bound);
+        crate::bound::padded_run(&self.signature, inputs, |batch, inputs| {
+            let (plan, bound) = bound.get_or_bind(batch, |b| bind_plan(graph, dev, consts, b))?;
+            exec::run(dev, plan, bound, consts, &inputs)
+        })
     }
 }
