@@ -1,10 +1,39 @@
 //! Where scoring requests wait and run: a bounded queue per deployment, drained by one worker
-//! thread per model instance, off the async runtime.
+//! thread per model instance, off the async runtime, with dynamic batching.
 //!
-//! Workers take one request at a time today; dynamic batching (`max_batch_size`,
-//! `batch_window_us`) belongs in `worker.rs`, where a worker can gather queued jobs.
+//! # Batching policy
+//!
+//! A worker blocks for the next job, then gathers more into one batch (`gather.rs`):
+//!
+//! - It first takes whatever is queued now, while the rows (dim 0, summed over requests) stay
+//!   within `max_batch_size`. A request larger than that runs alone.
+//! - It waits for more, up to `batch_window_us` after it took the first job and only while rows
+//!   are below `max_batch_size`, only when more requests are likely: this batch already holds
+//!   several, the previous one did, or requests are in flight on other instances. An idle worker
+//!   serving one client at a time therefore never waits: at concurrency 1 the window would be
+//!   pure added latency, since nothing else can arrive.
+//! - Requests whose inputs cannot be stacked with the batch's first (another dtype, or another
+//!   size of a dynamic non-batch dimension) end the gathering and start the next batch.
+//! - Jobs whose client has gone (timeout, disconnect) are dropped, not run.
+//! - `max_batch_size = 1` turns batching off; so does a model whose rows are not independent of
+//!   their batch mates at load (`probe.rs`: tract picks kernels by size for some graphs, whose
+//!   results then differ in the last bit), so each response stays byte-identical to what it
+//!   would have been alone.
+//!
+//! The merged batch runs once and its outputs are split back by rows. If it fails (an error or
+//! a panic), or its outputs cannot be split, each member is run again alone, so one bad request
+//! never fails its batch mates; only the failing request gets the error. Other deployments have
+//! their own queues and workers and are never affected.
+//!
+//! `edgeserve_batch_size` observes the rows of every run on the device, not of every request.
 
+mod gather;
+mod probe;
 mod queue;
 mod worker;
 
-pub use queue::{Job, QueueFull, Runner};
+pub use probe::rows_independent;
+pub use queue::{BatchPolicy, Job, QueueFull, Reply, Runner};
+
+#[cfg(test)]
+mod tests;

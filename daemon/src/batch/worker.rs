@@ -1,34 +1,127 @@
-//! Worker threads: each owns one model instance and runs the jobs it takes off the queue.
+//! Worker threads: each owns one model instance, gathers jobs off the queue into batches (the
+//! policy is in the module doc of `batch`) and runs them.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
-use edgeserve_accel::{AccelError, LoadedModel};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use edgeserve_accel::{AccelError, LoadedModel, Tensor};
 
-use super::Job;
+use super::gather::{split_outputs, Batch};
+use super::queue::{BatchPolicy, Job};
+
+/// What a worker shares with its deployment's [`super::Runner`].
+pub(super) struct Context {
+    pub rx: Receiver<Job>,
+    pub policy: BatchPolicy,
+    /// Jobs submitted and not yet answered or dropped, over every instance.
+    pub in_flight: Arc<AtomicUsize>,
+}
 
 /// Starts a named worker thread that runs jobs until the queue's sender is gone and it is empty.
-pub(super) fn spawn(
-    name: String,
-    mut model: Box<dyn LoadedModel>,
-    rx: crossbeam_channel::Receiver<Job>,
-) {
+pub(super) fn spawn(name: String, mut model: Box<dyn LoadedModel>, ctx: Context) {
     let builder = std::thread::Builder::new().name(format!("es-{name}"));
     let spawned = builder.spawn(move || {
-        while let Ok(job) = rx.recv() {
-            if job.reply.is_closed() {
+        let mut next: Option<Job> = None;
+        let mut previous_jobs = 1;
+        loop {
+            let first = match next.take() {
+                Some(job) => job,
+                None => match ctx.rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
+            };
+            if first.reply.is_closed() {
                 // The client gave up (timeout or disconnect): do not spend the device on it.
                 continue;
             }
-            let result =
-                catch_unwind(AssertUnwindSafe(|| model.run(job.inputs))).unwrap_or_else(|_| {
-                    tracing::error!(worker = %name, "backend panicked while running a batch");
-                    Err(AccelError::Internal("backend panicked while running a batch".into()))
-                });
-            let _ = job.reply.send(result);
+            let (batch, carried) = gather(first, &ctx, previous_jobs);
+            next = carried;
+            previous_jobs = batch.jobs.len();
+            run_batch(&name, model.as_mut(), batch);
         }
         tracing::debug!(worker = %name, "worker stopped");
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start a worker thread");
+    }
+}
+
+/// Gathers a batch from `first`: what is queued now, then, when more requests are likely, what
+/// arrives within the window. Returns the batch and a job that could not join it, if any.
+fn gather(first: Job, ctx: &Context, previous_jobs: usize) -> (Batch, Option<Job>) {
+    let started = Instant::now();
+    let BatchPolicy { max_rows, window } = ctx.policy;
+    let mut batch = Batch::new(first);
+    while batch.open(max_rows) {
+        let job = match ctx.rx.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                let others = ctx.in_flight.load(Ordering::Relaxed) > batch.jobs.len();
+                let likely = batch.jobs.len() > 1 || previous_jobs > 1 || others;
+                let Some(left) = window.checked_sub(started.elapsed()) else { break };
+                if !likely || left.is_zero() {
+                    break;
+                }
+                match ctx.rx.recv_timeout(left) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
+        if job.reply.is_closed() {
+            continue;
+        }
+        if let Err(job) = batch.try_push(job, max_rows) {
+            return (batch, Some(job));
+        }
+    }
+    (batch, None)
+}
+
+/// Runs one model call, turning a panic into an error; observes its rows.
+fn run_once(name: &str, model: &mut dyn LoadedModel, inputs: Vec<Tensor>) -> super::queue::Reply {
+    let rows = inputs.first().map(Tensor::rows).unwrap_or(0);
+    crate::metrics::observe_batch(rows);
+    catch_unwind(AssertUnwindSafe(|| model.run(inputs))).unwrap_or_else(|_| {
+        tracing::error!(worker = %name, "backend panicked while running a batch");
+        Err(AccelError::Internal("backend panicked while running a batch".into()))
+    })
+}
+
+/// Runs a batch and answers each job; a merged batch that fails is run again job by job, so
+/// only the failing request gets the error.
+fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch) {
+    batch.drop_abandoned();
+    if batch.jobs.is_empty() {
+        return;
+    }
+    let split = batch
+        .stacked_inputs()
+        .and_then(|inputs| run_once(name, model, inputs))
+        .and_then(|outputs| split_outputs(outputs, &batch.rows));
+    match split {
+        Ok(per_job) => {
+            for (job, outputs) in batch.jobs.into_iter().zip(per_job) {
+                let _ = job.reply.send(Ok(outputs));
+            }
+        }
+        Err(e) if batch.jobs.len() == 1 => {
+            let _ = batch.jobs.remove(0).reply.send(Err(e));
+        }
+        Err(e) => {
+            tracing::warn!(worker = %name, jobs = batch.jobs.len(), error = %e, "a merged batch failed; running its requests one by one");
+            for job in batch.jobs {
+                if job.reply.is_closed() {
+                    continue;
+                }
+                let Job { inputs, reply, _flight } = job;
+                let _ = reply.send(run_once(name, model, inputs));
+            }
+        }
     }
 }

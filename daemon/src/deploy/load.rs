@@ -5,7 +5,7 @@ use std::sync::Arc;
 use edgeserve_accel::{Backends, LoadOptions, LoadedModel, ModelArtifact};
 
 use super::{DeploymentState, LiveDeployment};
-use crate::batch::Runner;
+use crate::batch::{BatchPolicy, Runner};
 use crate::store::{DeploymentRecord, Store};
 
 /// Loads `instance_count` instances of the deployment's model; a failure is kept as the
@@ -33,15 +33,16 @@ pub async fn load_deployment(
             test_inference(instance.as_mut(), options.max_batch_size)?;
             instances.push(instance);
         }
-        Ok(instances)
+        let policy = batch_policy(&r, instances.first_mut());
+        Ok((instances, policy))
     })
     .await
     .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
     let state = match loaded {
-        Ok(instances) => match instances.first().map(|first| first.signature().clone()) {
+        Ok((instances, policy)) => match instances.first().map(|m| m.signature().clone()) {
             Some(signature) => {
-                tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), "deployment loaded");
-                let runner = Runner::start(&label, instances, record.max_queue as usize);
+                tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), max_batch_rows = policy.max_rows, "deployment loaded");
+                let runner = Runner::start(&label, instances, record.max_queue as usize, policy);
                 DeploymentState::Succeeded { runner, signature }
             }
             None => DeploymentState::Failed { reason: "no instance loaded".into() },
@@ -52,6 +53,18 @@ pub async fn load_deployment(
         }
     };
     LiveDeployment { record, state, requests: Default::default() }
+}
+
+/// The deployment's batching: `max_batch_size` rows within `batch_window_us`, or off when the
+/// model's rows are not independent of their batch mates (see `batch::rows_independent`).
+fn batch_policy(r: &DeploymentRecord, model: Option<&mut Box<dyn LoadedModel>>) -> BatchPolicy {
+    let max_rows = r.max_batch_size.max(1) as usize;
+    let (Some(model), true) = (model, max_rows > 1) else { return BatchPolicy::OFF };
+    if let Err(reason) = crate::batch::rows_independent(model.as_mut()) {
+        tracing::warn!(deployment = %format!("{}/{}", r.endpoint, r.name), %reason, "dynamic batching is off for this deployment: responses must not depend on batch mates");
+        return BatchPolicy::OFF;
+    }
+    BatchPolicy { max_rows, window: std::time::Duration::from_micros(r.batch_window_us) }
 }
 
 /// Runs zeros of the signature at batch 1 and at the largest configured batch, so a model that

@@ -12,6 +12,17 @@ use prometheus_client::registry::Registry;
 
 pub use serve::serve_metrics;
 
+/// Rows per batch run on a device, observed by the batch workers where each batch runs (not per
+/// request). Process-wide: workers are started by the deployment loader, which holds no
+/// [`Metrics`]; every registry exports this one histogram.
+static BATCH_SIZE: std::sync::LazyLock<Histogram> =
+    std::sync::LazyLock::new(|| Histogram::new(exponential_buckets(1.0, 2.0, 12)));
+
+/// Records the rows of one batch run on a device (`edgeserve_batch_size`).
+pub fn observe_batch(rows: usize) {
+    BATCH_SIZE.observe(rows as f64);
+}
+
 use crate::deploy::DeploymentState;
 use crate::state::AppState;
 
@@ -49,7 +60,6 @@ pub struct Metrics {
     duration: Histogram,
     auth_failures: Family<AuthLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
-    batch_size: Histogram,
     device_up: Family<DeviceLabels, Gauge>,
     tls_expiry: Gauge,
 }
@@ -68,7 +78,6 @@ impl Metrics {
         let duration = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
         let auth_failures = Family::<AuthLabels, Counter>::default();
         let queue_depth = Family::<QueueLabels, Gauge>::default();
-        let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 12));
         let device_up = Family::<DeviceLabels, Gauge>::default();
         let tls_expiry = Gauge::default();
         registry.register(
@@ -94,7 +103,7 @@ impl Metrics {
         registry.register(
             "edgeserve_batch_size",
             "Rows per batch run on a device",
-            batch_size.clone(),
+            BATCH_SIZE.clone(),
         );
         registry.register(
             "edgeserve_device_up",
@@ -106,16 +115,7 @@ impl Metrics {
             "Unix time at which the served TLS certificate expires",
             tls_expiry.clone(),
         );
-        Metrics {
-            registry,
-            requests,
-            duration,
-            auth_failures,
-            queue_depth,
-            batch_size,
-            device_up,
-            tls_expiry,
-        }
+        Metrics { registry, requests, duration, auth_failures, queue_depth, device_up, tls_expiry }
     }
 
     /// Counts a finished scoring request.
@@ -147,11 +147,6 @@ impl Metrics {
         self.auth_failures
             .get_or_create(&AuthLabels { endpoint: endpoint.into(), reason: reason.into() })
             .inc();
-    }
-
-    /// Records the rows of a batch run on a device.
-    pub fn batch(&self, rows: usize) {
-        self.batch_size.observe(rows as f64);
     }
 
     /// The text exposition, with gauges read from the daemon's state now.

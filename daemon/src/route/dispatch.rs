@@ -252,7 +252,6 @@ pub async fn run(
     inputs: Vec<Tensor>,
 ) -> Result<Vec<Tensor>, ApiError> {
     let name = deployment.record.name.as_str();
-    let rows = inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(1);
     let rx = runner.submit(inputs).map_err(|_| {
         ApiError::unavailable(
             "QueueFull",
@@ -280,7 +279,6 @@ pub async fn run(
         }
         Ok(Ok(Ok(outputs))) => {
             deployment.count_request();
-            app.metrics.batch(rows);
             Ok(outputs)
         }
     }

@@ -1,0 +1,69 @@
+//! The load-time check that a model may be batched: every input and output has a dynamic batch
+//! (dim 0), and a few rows of varied inputs give bit-identical outputs run together and one by
+//! one. Some graphs fail the second part on the CPU target (tract picks matrix kernels by size,
+//! and their sums round differently), and dynamic batching is then turned off for them.
+
+use edgeserve_accel::{LoadedModel, Signature, Tensor, TensorData, DYNAMIC};
+
+/// Rows the probe runs together.
+const PROBE_ROWS: usize = 4;
+
+/// Checks that `model`'s rows do not depend on their batch mates; the error says why they may.
+pub fn rows_independent(model: &mut dyn LoadedModel) -> Result<(), String> {
+    let sig = model.signature().clone();
+    let batched = |shape: &[i64]| shape.first() == Some(&DYNAMIC);
+    if let Some(s) = sig.inputs.iter().chain(&sig.outputs).find(|s| !batched(&s.shape)) {
+        return Err(format!("{} has no dynamic batch dimension", s.name));
+    }
+    let inputs = varied(&sig, PROBE_ROWS).map_err(|e| e.to_string())?;
+    let run = |model: &mut dyn LoadedModel, inputs: Vec<Tensor>| {
+        model.run(inputs).map_err(|e| format!("the probe run failed: {e}"))
+    };
+    let whole = run(model, inputs.clone())?;
+    for row in 0..PROBE_ROWS {
+        let alone: Vec<Tensor> = inputs
+            .iter()
+            .map(|t| t.slice_rows(row..row + 1))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let got = run(model, alone)?;
+        for ((spec, w), g) in sig.outputs.iter().zip(&whole).zip(&got) {
+            if w.slice_rows(row..row + 1).ok().as_ref() != Some(g) {
+                return Err(format!(
+                    "output {} of row {row} differs when run alone (the backend's results \
+                     depend on the batch size)",
+                    spec.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inputs of `rows` rows: floating-point elements varied (a fixed pseudo-random sequence in
+/// [-2, 2)), other types zeros; dynamic dimensions past the batch are 1.
+fn varied(sig: &Signature, rows: usize) -> Result<Vec<Tensor>, edgeserve_accel::AccelError> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
+    };
+    sig.zeros(rows)?
+        .into_iter()
+        .map(|t| {
+            let (shape, data) = t.into_parts();
+            let n = data.len();
+            let data = match data {
+                TensorData::F32(_) => TensorData::F32((0..n).map(|_| next() as f32).collect()),
+                TensorData::F64(_) => TensorData::F64((0..n).map(|_| next()).collect()),
+                TensorData::F16(_) => {
+                    TensorData::F16((0..n).map(|_| half::f16::from_f64(next())).collect())
+                }
+                other => other,
+            };
+            Tensor::new(shape, data)
+        })
+        .collect()
+}

@@ -1,0 +1,185 @@
+//! The queue and the batching policy against a fake model that echoes its input, records the
+//! rows of every run and can be held until the test releases it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edgeserve_accel::{AccelError, DType, LoadedModel, Signature, Tensor, TensorData, TensorSpec};
+use tokio::sync::oneshot;
+
+use super::{BatchPolicy, QueueFull, Reply, Runner};
+
+/// Echoes `x` as `y`; fails when an element is negative, panics when one is NaN.
+struct Echo {
+    sig: Signature,
+    /// Each run takes one permit first, when held.
+    permits: Option<crossbeam_channel::Receiver<()>>,
+    /// The elements of every run, in order.
+    runs: Arc<Mutex<Vec<Vec<f32>>>>,
+}
+
+impl LoadedModel for Echo {
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+    fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
+        if let Some(permits) = &self.permits {
+            permits.recv_timeout(Duration::from_secs(10)).expect("the test released no run");
+        }
+        let TensorData::F32(v) = inputs[0].data() else { panic!("f32 only") };
+        self.runs.lock().unwrap().push(v.clone());
+        if v.iter().any(|x| x.is_nan()) {
+            panic!("backend bug");
+        }
+        if v.iter().any(|x| *x < 0.0) {
+            return Err(AccelError::InvalidInput("negative".into()));
+        }
+        Ok(inputs)
+    }
+}
+
+struct Fixture {
+    runner: Runner,
+    release: crossbeam_channel::Sender<()>,
+    runs: Arc<Mutex<Vec<Vec<f32>>>>,
+}
+
+fn fixture(max_queue: usize, policy: BatchPolicy, held: bool) -> Fixture {
+    let spec = |n: &str| TensorSpec { name: n.into(), dtype: DType::F32, shape: vec![-1, -1] };
+    let sig = Signature {
+        inputs: vec![spec("x")],
+        outputs: vec![spec("y")],
+        zipmaps: Default::default(),
+    };
+    let (release, permits) = crossbeam_channel::unbounded();
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let model = Echo { sig, permits: held.then_some(permits), runs: runs.clone() };
+    let runner = Runner::start("t", vec![Box::new(model)], max_queue, policy);
+    Fixture { runner, release, runs }
+}
+
+/// `rows` rows of `width` elements, each `value`.
+fn rows(rows: usize, width: usize, value: f32) -> Vec<Tensor> {
+    vec![Tensor::new(vec![rows, width], TensorData::F32(vec![value; rows * width])).unwrap()]
+}
+
+fn batching(max_rows: usize) -> BatchPolicy {
+    BatchPolicy { max_rows, window: Duration::from_millis(200) }
+}
+
+async fn answer(rx: oneshot::Receiver<Reply>) -> Reply {
+    tokio::time::timeout(Duration::from_secs(10), rx).await.expect("no answer").expect("dropped")
+}
+
+/// Waits until the worker has taken everything off the queue (it is then held in a run).
+async fn taken(runner: &Runner) {
+    while runner.depth() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn full_queue_is_refused_at_once_and_drains() {
+    let f = fixture(1, BatchPolicy::OFF, true);
+    let first = f.runner.submit(rows(1, 1, 1.0)).unwrap();
+    taken(&f.runner).await;
+    let second = f.runner.submit(rows(1, 1, 2.0)).unwrap();
+    assert_eq!(f.runner.submit(rows(1, 1, 3.0)).err(), Some(QueueFull));
+    f.release.send(()).unwrap();
+    f.release.send(()).unwrap();
+    assert!(answer(first).await.is_ok());
+    assert!(answer(second).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_panicking_backend_becomes_an_error_and_the_worker_survives() {
+    let f = fixture(4, BatchPolicy::OFF, false);
+    let err = answer(f.runner.submit(rows(1, 1, f32::NAN)).unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert!(answer(f.runner.submit(rows(1, 1, 1.0)).unwrap()).await.is_ok());
+}
+
+#[tokio::test]
+async fn queued_requests_run_as_one_batch_and_each_gets_its_own_rows() {
+    let f = fixture(16, batching(8), true);
+    let first = f.runner.submit(rows(1, 2, 0.0)).unwrap();
+    taken(&f.runner).await;
+    let sizes = [1usize, 2, 3, 2];
+    let waiting: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| f.runner.submit(rows(n, 2, i as f32 + 1.0)).unwrap())
+        .collect();
+    f.release.send(()).unwrap();
+    f.release.send(()).unwrap();
+    assert_eq!(answer(first).await.unwrap(), rows(1, 2, 0.0));
+    for (i, (rx, &n)) in waiting.into_iter().zip(&sizes).enumerate() {
+        assert_eq!(answer(rx).await.unwrap(), rows(n, 2, i as f32 + 1.0));
+    }
+    let runs: Vec<usize> = f.runs.lock().unwrap().iter().map(|v| v.len() / 2).collect();
+    assert_eq!(runs, [1, 8], "the first job alone, then all four queued ones together");
+}
+
+#[tokio::test]
+async fn batches_stay_within_max_rows_and_dims_that_differ_run_apart() {
+    let f = fixture(16, BatchPolicy { max_rows: 8, window: Duration::ZERO }, true);
+    let first = f.runner.submit(rows(1, 2, 0.0)).unwrap();
+    taken(&f.runner).await;
+    let jobs = [(5, 2), (5, 2), (1, 3), (2, 3), (1, 2)];
+    let waiting: Vec<_> =
+        jobs.iter().map(|&(n, w)| f.runner.submit(rows(n, w, 1.0)).unwrap()).collect();
+    for _ in 0..8 {
+        f.release.send(()).unwrap();
+    }
+    assert!(answer(first).await.is_ok());
+    for (rx, &(n, w)) in waiting.into_iter().zip(&jobs) {
+        assert_eq!(answer(rx).await.unwrap(), rows(n, w, 1.0));
+    }
+    let runs: Vec<usize> = f.runs.lock().unwrap().iter().map(Vec::len).collect();
+    // Elements per run: [1x2], [5x2], [5x2] (5 + 5 > 8), [1x3 + 2x3], [1x2] (width differs).
+    assert_eq!(runs, [2, 10, 10, 9, 2]);
+}
+
+#[tokio::test]
+async fn a_request_whose_client_has_gone_is_not_run() {
+    let f = fixture(16, batching(8), true);
+    let first = f.runner.submit(rows(1, 1, 0.0)).unwrap();
+    taken(&f.runner).await;
+    drop(f.runner.submit(rows(1, 1, 7.0)).unwrap());
+    let kept = f.runner.submit(rows(1, 1, 2.0)).unwrap();
+    f.release.send(()).unwrap();
+    f.release.send(()).unwrap();
+    assert!(answer(first).await.is_ok());
+    assert_eq!(answer(kept).await.unwrap(), rows(1, 1, 2.0));
+    let runs = f.runs.lock().unwrap().clone();
+    assert_eq!(runs, [vec![0.0], vec![2.0]], "the abandoned request (7) never ran");
+}
+
+#[tokio::test]
+async fn a_failing_request_does_not_fail_its_batch_mates() {
+    let f = fixture(16, batching(8), true);
+    let first = f.runner.submit(rows(1, 1, 0.0)).unwrap();
+    taken(&f.runner).await;
+    let good = f.runner.submit(rows(2, 1, 1.0)).unwrap();
+    let bad = f.runner.submit(rows(1, 1, -1.0)).unwrap();
+    let panics = f.runner.submit(rows(1, 1, f32::NAN)).unwrap();
+    let also_good = f.runner.submit(rows(1, 1, 3.0)).unwrap();
+    for _ in 0..6 {
+        f.release.send(()).unwrap();
+    }
+    assert!(answer(first).await.is_ok());
+    assert_eq!(answer(good).await.unwrap(), rows(2, 1, 1.0));
+    assert!(answer(bad).await.unwrap_err().to_string().contains("negative"));
+    assert!(answer(panics).await.unwrap_err().to_string().contains("panicked"));
+    assert_eq!(answer(also_good).await.unwrap(), rows(1, 1, 3.0));
+}
+
+#[tokio::test]
+async fn an_idle_worker_does_not_wait_for_the_window() {
+    let f = fixture(16, BatchPolicy { max_rows: 8, window: Duration::from_secs(30) }, false);
+    for i in 0..3 {
+        let rx = f.runner.submit(rows(1, 1, i as f32)).unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        assert!(got.is_ok(), "request {i} waited for the 30 s window");
+    }
+}
