@@ -12,8 +12,12 @@ set -euo pipefail
 # headers and libclang only for the test that regenerates the bindings).
 # python3-venv and nodejs: the client interop tests drive Python clients (requests, httpx,
 # tritonclient) from a virtual environment, and Node.js's https module.
+# haproxy, iproute2 and python3-apt: the fleet test puts Debian's HAProxy with the shipped config
+# in front of three daemons in network namespaces, and runs the Ansible playbook in check mode
+# (its apt module runs under the system Python, which needs python3-apt).
 packages=(build-essential pkg-config openssl util-linux curl ca-certificates systemd dpkg-dev lintian python3
-    python3-venv ocl-icd-libopencl1 pocl-opencl-icd clinfo libxrt1 libxrt-dev uuid-dev libclang-dev)
+    python3-venv ocl-icd-libopencl1 pocl-opencl-icd clinfo libxrt1 libxrt-dev uuid-dev libclang-dev
+    haproxy iproute2 python3-apt)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
 missing=()
@@ -34,20 +38,29 @@ if command -v rustup >/dev/null 2>&1; then
     done
 fi
 
-# The Python clients of the interop tests, in their own virtual environment (re-made when
-# tests/clients/requirements.txt changes). Tests find it through EDGESERVE_PY_CLIENTS.
+# The Python clients of the interop tests and ansible-core for the fleet playbook, in their own
+# virtual environment (re-made when a requirements file changes). Tests find it through
+# EDGESERVE_PY_CLIENTS.
 here="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${EDGESERVE_PY_CLIENTS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/edgeserve/py-clients}"
 stamp="$venv/.requirements.sha256"
-want="$( (cat "$here/tests/clients/requirements.txt"; python3 -VV) | sha256sum | cut -d' ' -f1)"
+requirements=("$here/tests/clients/requirements.txt" "$here/packaging/fleet/requirements.txt")
+want="$( (cat "${requirements[@]}"; python3 -VV) | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing the Python test clients into $venv" >&2
     # Built aside and moved in whole: a failed install never leaves a half-made venv in place.
     rm -rf "$venv.new"
     mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv.new"
-    "$venv.new/bin/pip" install -q --disable-pip-version-check -r "$here/tests/clients/requirements.txt" </dev/null
+    "$venv.new/bin/python" -m pip install -q --disable-pip-version-check \
+        -r "$here/tests/clients/requirements.txt" -r "$here/packaging/fleet/requirements.txt" </dev/null
     echo "$want" >"$venv.new/.requirements.sha256"
     if [ -f "$venv/pyvenv.cfg" ]; then rm -rf "$venv"; fi
     mv "$venv.new" "$venv"
+    # pip wrote the aside path into its scripts (#! lines, activate): point them at the real one.
+    for f in "$venv"/bin/*; do
+        if [ -f "$f" ] && [ ! -L "$f" ] && grep -Iq . "$f"; then
+            sed -i "s|$venv.new|$venv|g" "$f"
+        fi
+    done
 fi

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fleet;
 pub mod pki;
 
 use std::io::{BufRead, BufReader};

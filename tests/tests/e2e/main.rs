@@ -11,6 +11,7 @@ mod config_reference;
 mod control;
 mod exporter_parity;
 mod exporters;
+mod fleet;
 mod fpga;
 mod gpu;
 mod mcu;
