@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod bench;
 pub mod cli;
 pub mod codec;
 pub mod config;

@@ -73,6 +73,9 @@ fn run(args: &Args) -> anyhow::Result<Value> {
         std::io::Write::write_all(&mut std::io::stdout(), &script)?;
         std::process::exit(0);
     }
+    if let Command::Bench(bench) = &args.command {
+        std::process::exit(run_bench(bench, &args.socket));
+    }
     if let Command::Man = &args.command {
         std::io::Write::write_all(
             &mut std::io::stdout(),
@@ -99,6 +102,30 @@ fn run(args: &Args) -> anyhow::Result<Value> {
         request.body.as_ref(),
         &headers,
     ))?)
+}
+
+/// `edgeserve bench`: prints the report (text, or JSON with --json) and returns the exit code:
+/// 0 all answered 2xx, 1 some failed, 2 could not run.
+fn run_bench(bench: &edgeserve_daemon::cli::args::BenchArgs, socket: &std::path::Path) -> i32 {
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !bench.json;
+    match edgeserve_daemon::bench::bench(bench, socket, progress) {
+        Ok(report) => {
+            if bench.json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.text());
+            }
+            if report.errors.total == 0 && report.requests > 0 {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("edgeserve bench: {e}");
+            2
+        }
+    }
 }
 
 /// On a terminal, asks before deleting an endpoint that still takes traffic.
@@ -169,7 +196,9 @@ fn build(command: &Command) -> anyhow::Result<Request> {
         Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
         Command::Board { verb: BoardVerb::Detect } => req(Method::GET, "/board".into(), None),
         Command::Board { verb: BoardVerb::UdevRules } => anyhow::bail!("udev-rules runs locally"),
-        Command::Completions { .. } | Command::Man => anyhow::bail!("this verb runs locally"),
+        Command::Completions { .. } | Command::Man | Command::Bench(_) => {
+            anyhow::bail!("this verb runs locally")
+        }
         Command::Tls { verb: TlsVerb::Show { .. } } => req(Method::GET, "/tls".into(), None),
         Command::Tls { verb: TlsVerb::Reset } => req(Method::DELETE, "/tls".into(), None),
         Command::Tls { verb: TlsVerb::Set { cert_pem, key_pem, cname } } => {

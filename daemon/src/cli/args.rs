@@ -196,6 +196,100 @@ Examples:
     },
     /// Print the edgeserve manual page (roff) to stdout, e.g. for `man -l -`.
     Man,
+    /// Load an endpoint over its data plane (HTTPS or plain): req/s, latency percentiles, errors.
+    #[command(after_long_help = BENCH_EXAMPLES)]
+    Bench(Box<BenchArgs>),
+}
+
+/// Examples shown by `edgeserve bench --help`.
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  edgeserve bench -n mlp -r request.json --concurrency 32 --duration 15s
+  edgeserve bench -n mlp -r oip.json --rate 2000 --duration 30s --warmup 2s --json
+  edgeserve bench --url https://box.local:8443/v2/models/mlp/infer -r oip.bin --cacert ca.pem
+  edgeserve bench -n mlp -r request.json --requests 10000 --http2 --connections 2
+
+The key comes from --key, $EDGESERVE_KEY, or (with -n) the control socket's get-credentials;
+it is never printed. A request file that is a JSON header followed by bytes is sent as an Open
+Inference Protocol binary body (Inference-Header-Content-Length found from the JSON's end).
+Exit codes: 0 every request answered 2xx, 1 some failed (the report says how), 2 could not run.";
+
+/// `edgeserve bench`: the load generator's options (see `crate::bench`).
+#[derive(ClapArgs, Clone, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["name", "url"]))]
+pub struct BenchArgs {
+    /// Endpoint to load: its seed or Open Inference Protocol route, picked from the request file.
+    #[arg(short = 'n', long, value_name = "ENDPOINT")]
+    pub name: Option<String>,
+    /// Full URL to load instead of an endpoint name (https:// or http://).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["host", "port", "plain"])]
+    pub url: Option<String>,
+    /// Request body: seed JSON, Open Inference Protocol JSON, or a JSON header followed by binary.
+    #[arg(short = 'r', long = "request-file", value_name = "FILE")]
+    pub request_file: PathBuf,
+    /// Host of the data plane (default: the daemon's scoring URI, else localhost).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Port of the data plane (default: the daemon's scoring URI, else 8443, or 8080 with --plain).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Use the plain (FPGA) listener over http:// instead of TLS.
+    #[arg(long)]
+    pub plain: bool,
+    /// Requests in flight at once (closed loop), or the most in flight with --rate.
+    #[arg(short = 'c', long, default_value = "8", value_name = "N")]
+    pub concurrency: usize,
+    /// Open loop: start this many requests per second, latency counted from the intended start.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// How long to measure, e.g. 15s or 1m (default 10s unless --requests is given).
+    #[arg(long, value_name = "DURATION", conflicts_with = "requests")]
+    pub duration: Option<humantime::Duration>,
+    /// Measure this many requests instead of a duration.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+    /// Load sent before measuring starts (not counted), e.g. 2s.
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub warmup: humantime::Duration,
+    /// Endpoint key sent as `Authorization: Bearer` (better: set EDGESERVE_KEY).
+    #[arg(long, env = "EDGESERVE_KEY", hide_env_values = true, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Access token sent as `Authorization: Bearer` (better: set EDGESERVE_TOKEN).
+    #[arg(
+        long,
+        env = "EDGESERVE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        conflicts_with = "key"
+    )]
+    pub token: Option<String>,
+    /// Send no credential, even when the control socket could provide one.
+    #[arg(long, conflicts_with_all = ["key", "token"])]
+    pub no_auth: bool,
+    /// CA certificate(s) to trust, PEM (default: the chain the daemon reports on its socket).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the server's certificate (development only).
+    #[arg(long, conflicts_with = "cacert")]
+    pub insecure: bool,
+    /// Speak HTTP/2 (ALPN h2 over TLS, prior knowledge over plain) instead of HTTP/1.1.
+    #[arg(long)]
+    pub http2: bool,
+    /// HTTP/2 connections the requests share (HTTP/1.1 uses one per request in flight).
+    #[arg(long, default_value = "1", value_name = "N", requires = "http2")]
+    pub connections: usize,
+    /// Extra request header, e.g. `x-deployment: green` (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
+    /// Worker threads of the load generator.
+    #[arg(long, default_value = "2", value_name = "N")]
+    pub threads: usize,
+    /// Longest wait for one answer before it counts as a timeout error.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub request_timeout: humantime::Duration,
+    /// Print the report as JSON (machine output) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth_modes;
+mod bench;
 mod certificates;
 mod cli_help;
 mod clients;
