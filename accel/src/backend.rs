@@ -168,8 +168,16 @@ pub trait Backend: Send + Sync {
     /// A cheap check that the backend's runtime is present; the error says what is missing.
     fn probe(&self) -> Result<(), AccelError>;
 
-    /// The devices of this backend, including unavailable ones with their reason.
+    /// The devices of this backend, including unavailable ones with their reason. This may load
+    /// the backend's runtime into the process (the OpenCL ICDs, XRT), which stays loaded: call it
+    /// for an explicit listing only, and [`Backend::known_devices`] for periodic reports.
     fn devices(&self) -> Vec<DeviceInfo>;
+
+    /// The devices as last found by [`Backend::devices`] or a load, without loading anything;
+    /// `None` when this backend has not looked yet (its runtime is not in the process).
+    fn known_devices(&self) -> Option<Vec<DeviceInfo>> {
+        None
+    }
 
     /// Checks, without a device, whether this backend can run `artifact`: `Ok(Some(signature))`
     /// when checking yields it, `Ok(None)` when only a load on a device would, or the error

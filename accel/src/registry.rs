@@ -59,8 +59,15 @@ impl Backends {
         backend.load(artifact, options)
     }
 
-    /// Every device of every backend, in target order.
+    /// Every device of every backend, in target order. Loads each backend's runtime (see
+    /// [`Backend::devices`]): for `device list` and `board detect`, not for metrics.
     pub fn devices(&self) -> Vec<DeviceInfo> {
         self.backends.iter().flat_map(|b| b.devices()).collect()
+    }
+
+    /// The devices backends have already found ([`Backend::known_devices`]), loading nothing: the
+    /// CPU always, a GPU or FPGA once listed or loaded on. Cheap enough for every metrics scrape.
+    pub fn known_devices(&self) -> Vec<DeviceInfo> {
+        self.backends.iter().flat_map(|b| b.known_devices().unwrap_or_default()).collect()
     }
 }

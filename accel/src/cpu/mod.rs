@@ -43,6 +43,10 @@ impl Backend for CpuBackend {
         vec![host::describe()]
     }
 
+    fn known_devices(&self) -> Option<Vec<DeviceInfo>> {
+        Some(self.devices())
+    }
+
     /// Loads the model on the host (the CPU needs no device) and returns its signature.
     fn inspect(&self, artifact: &ModelArtifact) -> Result<Option<Signature>, AccelError> {
         if artifact.is_fpga_package() {

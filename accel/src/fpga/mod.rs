@@ -216,6 +216,24 @@ impl Backend for FpgaBackend {
         devices
     }
 
+    /// The last listing, or else the devices models were loaded on.
+    fn known_devices(&self) -> Option<Vec<DeviceInfo>> {
+        let listing = self.listing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, devices)) = listing.as_ref() {
+            return Some(devices.clone());
+        }
+        let banks = self.banks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut loaded: Vec<DeviceInfo> = banks
+            .iter()
+            .map(|(&index, banks)| DeviceInfo {
+                memory_banks: banks.clone(),
+                ..DeviceInfo::new(Target::Fpga, index, format!("xrt device {index}"))
+            })
+            .collect();
+        loaded.sort_by_key(|d| d.index);
+        (!loaded.is_empty()).then_some(loaded)
+    }
+
     fn inspect(&self, artifact: &ModelArtifact) -> Result<Option<crate::Signature>, AccelError> {
         if !artifact.is_fpga_package() {
             return Err(AccelError::Unsupported {

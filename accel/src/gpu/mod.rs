@@ -198,6 +198,10 @@ impl Backend for GpuBackend {
         }
     }
 
+    fn known_devices(&self) -> Option<Vec<DeviceInfo>> {
+        platform::found().map(|found| found.into_iter().map(|f| f.info).collect())
+    }
+
     fn load(
         &self,
         artifact: &ModelArtifact,

@@ -41,6 +41,11 @@ pub(crate) fn enumerate() -> Result<Vec<Found>, AccelError> {
     Ok(devices)
 }
 
+/// The devices of an enumeration that already ran, without loading anything.
+pub(crate) fn found() -> Option<Vec<Found>> {
+    FOUND.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
 fn discover() -> Result<Vec<Found>, AccelError> {
     if !cl3::is_opencl_runtime_available() {
         return Err(unavailable(NO_RUNTIME.into()));

@@ -15,10 +15,14 @@
 //! - Requests whose inputs cannot be stacked with the batch's first (another dtype, or another
 //!   size of a dynamic non-batch dimension) end the gathering and start the next batch.
 //! - Jobs whose client has gone (timeout, disconnect) are dropped, not run.
-//! - `max_batch_size = 1` turns batching off; so does a model whose rows are not independent of
-//!   their batch mates at load (`probe.rs`: tract picks kernels by size for some graphs, whose
-//!   results then differ in the last bit), so each response stays byte-identical to what it
-//!   would have been alone.
+//! - `max_batch_size = 1` turns batching off. Otherwise every run has exactly `max_batch_size`
+//!   rows: a batch (or a request alone) with fewer is padded with zero rows and its outputs
+//!   sliced back. Backends pick kernels by size (tract's matrix products), and their sums round
+//!   differently, so a row's result would otherwise depend, in the last bits, on how many rows
+//!   shared its run; at one fixed size each response is byte-identical to what it is alone. The
+//!   padding costs compute at low load (a lone row computes `max_batch_size` rows); a request of
+//!   more rows than that runs alone at its own size. A model whose rows still depend on their
+//!   mates at load (`probe.rs`) gets no batching.
 //!
 //! The merged batch runs once and its outputs are split back by rows. If it fails (an error or
 //! a panic), or its outputs cannot be split, each member is run again alone, so one bad request

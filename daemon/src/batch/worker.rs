@@ -41,7 +41,7 @@ pub(super) fn spawn(name: String, mut model: Box<dyn LoadedModel>, ctx: Context)
             let (batch, carried) = gather(first, &ctx, previous_jobs);
             next = carried;
             previous_jobs = batch.jobs.len();
-            run_batch(&name, model.as_mut(), batch);
+            run_batch(&name, model.as_mut(), batch, ctx.policy.max_rows);
         }
         tracing::debug!(worker = %name, "worker stopped");
     });
@@ -83,26 +83,43 @@ fn gather(first: Job, ctx: &Context, previous_jobs: usize) -> (Batch, Option<Job
     (batch, None)
 }
 
-/// Runs one model call, turning a panic into an error; observes its rows.
-fn run_once(name: &str, model: &mut dyn LoadedModel, inputs: Vec<Tensor>) -> super::queue::Reply {
+/// Runs one model call, turning a panic into an error; observes its rows. With `pad_to`, a run
+/// of fewer rows is padded with zero rows to exactly that many and its outputs sliced back, so
+/// every run has one shape and a row's result never depends on how many rows share its run.
+fn run_once(
+    name: &str,
+    model: &mut dyn LoadedModel,
+    inputs: Vec<Tensor>,
+    pad_to: usize,
+) -> super::queue::Reply {
     let rows = inputs.first().map(Tensor::rows).unwrap_or(0);
     crate::metrics::observe_batch(rows);
-    catch_unwind(AssertUnwindSafe(|| model.run(inputs))).unwrap_or_else(|_| {
+    let padded = pad_to > rows && inputs.iter().all(|t| t.rows() == rows);
+    let inputs = if padded {
+        inputs.into_iter().map(|t| t.pad_rows(pad_to)).collect::<Result<Vec<_>, _>>()?
+    } else {
+        inputs
+    };
+    let outputs = catch_unwind(AssertUnwindSafe(|| model.run(inputs))).unwrap_or_else(|_| {
         tracing::error!(worker = %name, "backend panicked while running a batch");
         Err(AccelError::Internal("backend panicked while running a batch".into()))
-    })
+    })?;
+    if !padded {
+        return Ok(outputs);
+    }
+    outputs.into_iter().map(|t| t.slice_rows(0..rows)).collect()
 }
 
 /// Runs a batch and answers each job; a merged batch that fails is run again job by job, so
 /// only the failing request gets the error.
-fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch) {
+fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch, pad_to: usize) {
     batch.drop_abandoned();
     if batch.jobs.is_empty() {
         return;
     }
     let split = batch
         .stacked_inputs()
-        .and_then(|inputs| run_once(name, model, inputs))
+        .and_then(|inputs| run_once(name, model, inputs, pad_to))
         .and_then(|outputs| split_outputs(outputs, &batch.rows));
     match split {
         Ok(per_job) => {
@@ -120,7 +137,7 @@ fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch) {
                     continue;
                 }
                 let Job { inputs, reply, _flight } = job;
-                let _ = reply.send(run_once(name, model, inputs));
+                let _ = reply.send(run_once(name, model, inputs, pad_to));
             }
         }
     }

@@ -60,7 +60,7 @@ pub async fn load_deployment(
 fn batch_policy(r: &DeploymentRecord, model: Option<&mut Box<dyn LoadedModel>>) -> BatchPolicy {
     let max_rows = r.max_batch_size.max(1) as usize;
     let (Some(model), true) = (model, max_rows > 1) else { return BatchPolicy::OFF };
-    if let Err(reason) = crate::batch::rows_independent(model.as_mut()) {
+    if let Err(reason) = crate::batch::rows_independent(model.as_mut(), max_rows) {
         tracing::warn!(deployment = %format!("{}/{}", r.endpoint, r.name), %reason, "dynamic batching is off for this deployment: responses must not depend on batch mates");
         return BatchPolicy::OFF;
     }

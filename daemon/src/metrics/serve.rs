@@ -13,8 +13,10 @@ use crate::listen::{serve_listener, ConnectionLimits, Shutdown};
 use crate::state::AppState;
 
 async fn metrics(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let backends = app.backends.clone();
-    let devices = tokio::task::spawn_blocking(move || backends.devices()).await.unwrap_or_default();
+    // Devices as already found: a scrape never loads an accelerator runtime (the OpenCL ICDs
+    // alone add ~60 MB to the process), so `edgeserve_device_up` has a GPU or FPGA once
+    // `device list`, `board detect` or a deployment on it has looked.
+    let devices = app.backends.known_devices();
     let body = app.metrics.render(&app, &devices);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth_modes;
+mod batching;
 mod bench;
 mod certificates;
 mod cli_help;
@@ -16,6 +17,7 @@ mod fleet;
 mod fpga;
 mod gpu;
 mod mcu;
+mod memory;
 mod metrics;
 mod oidc;
 mod oip;

@@ -75,7 +75,10 @@ async fn requests_auth_failures_devices_and_certificate_expiry_are_exported() {
         Some(1.0)
     );
     assert_eq!(sample(&text, "edgeserve_request_duration_seconds_count"), Some(5.0));
-    assert_eq!(sample(&text, "edgeserve_batch_size_sum"), Some(6.0), "three batches of two rows");
+    // Observed per run on the device, not per request: three runs (the requests came one at a
+    // time) of two rows each; the refused requests never ran.
+    assert_eq!(sample(&text, "edgeserve_batch_size_sum"), Some(6.0), "three runs of two rows");
+    assert_eq!(sample(&text, "edgeserve_batch_size_count"), Some(3.0), "three runs");
     assert_eq!(
         sample(&text, &prefix("edgeserve_queue_depth", "endpoint=\"mlp\",deployment=\"blue\"")),
         Some(0.0)
