@@ -11,7 +11,6 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{ConfigError, Settings};
 use crate::listen::{self, ConnectionLimits, TlsError};
-use crate::provision::{self, ProvisionError};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, Transport};
 
@@ -29,8 +28,10 @@ pub enum DaemonError {
     Tls(TlsError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("provisioning from config: {0}")]
-    Provision(ProvisionError),
+    #[error("declarations in the config: {0}")]
+    Plan(crate::reconcile::PlanError),
+    #[error("declarations in the config could not be applied: {}", .0.join("; "))]
+    Declared(Vec<String>),
     #[error(transparent)]
     Control(#[from] crate::control::ControlSocketError),
     #[error("cannot create {path}: {source}")]
@@ -51,9 +52,9 @@ impl From<TlsError> for DaemonError {
     }
 }
 
-impl From<ProvisionError> for DaemonError {
-    fn from(e: ProvisionError) -> DaemonError {
-        DaemonError::Provision(e)
+impl From<crate::reconcile::PlanError> for DaemonError {
+    fn from(e: crate::reconcile::PlanError) -> DaemonError {
+        DaemonError::Plan(e)
     }
 }
 
@@ -69,11 +70,21 @@ pub struct RunOptions {
     pub base_dir: PathBuf,
     /// Called once every listener is bound and every declared deployment is loaded.
     pub on_ready: Option<OnReady>,
+    /// `--config`, read again on reload (`None`: the default path).
+    pub config_path: Option<PathBuf>,
+    /// The settings were made in memory (the demo): reloads re-read TLS and the JWKS only.
+    pub in_memory_config: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> RunOptions {
-        RunOptions { master_key: None, base_dir: PathBuf::from("."), on_ready: None }
+        RunOptions {
+            master_key: None,
+            base_dir: PathBuf::from("."),
+            on_ready: None,
+            config_path: None,
+            in_memory_config: false,
+        }
     }
 }
 
@@ -112,6 +123,76 @@ pub fn check(settings: &Settings, base_dir: &std::path::Path) -> Result<(), Daem
     Ok(())
 }
 
+/// What reconciling `settings`' declarations would change (`edgeserved --check-config`): asked
+/// of the running daemon through its control socket when one answers (it holds the store's
+/// lock), else read from the store directly, else (no store yet) everything is to create.
+/// Nothing is changed either way. Returns the plan as text.
+pub async fn check_plan(
+    settings: &Settings,
+    config_path: Option<&std::path::Path>,
+    base_dir: &std::path::Path,
+) -> Result<String, DaemonError> {
+    let config = config_path
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|e| DaemonError::Declared(vec![format!("config path: {e}")]))?
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
+    let client = crate::control::ControlClient::new(
+        &settings.daemon.control_socket,
+        Duration::from_secs(60),
+    );
+    let asked = client
+        .call(
+            axum::http::Method::POST,
+            "/config/plan",
+            Some(&serde_json::json!({ "config": config })),
+        )
+        .await;
+    match asked {
+        Ok(answer) => {
+            return Ok(format!(
+                "{}(compared with the running daemon's store)\n",
+                answer["plan"].as_str().unwrap_or_default()
+            ))
+        }
+        Err(crate::control::ControlError::Api { message, .. }) => {
+            return Err(DaemonError::Declared(vec![message]))
+        }
+        Err(e) => tracing::debug!(error = %e, "no running daemon to ask for the plan"),
+    }
+    let master_key = settings.daemon.master_key_path();
+    let store_dir = settings.daemon.state_dir.join("store");
+    let settings = settings.clone();
+    let base_dir = base_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<String, DaemonError> {
+        let backends = Backends::builtin_with(None, DRAIN_TIMEOUT);
+        let (current, whence) = if store_dir.exists() && master_key.exists() {
+            let store = Store::open(&settings.daemon.state_dir, &master_key)?;
+            let current = crate::reconcile::Current::read(&store, &settings.daemon.admin_group)?;
+            (current, "the store")
+        } else {
+            let current = crate::reconcile::Current {
+                models: vec![],
+                endpoints: vec![],
+                deployments: vec![],
+                keys: Default::default(),
+                assignments: vec![],
+                roles: crate::auth::rbac::RbacSnapshot::builtin(&settings.daemon.admin_group)
+                    .roles()
+                    .into_iter()
+                    .map(|r| r.name.clone())
+                    .collect(),
+                failed: Default::default(),
+            };
+            (current, "an empty store (first start)")
+        };
+        let plan = crate::reconcile::plan(&settings, &base_dir, &current, &backends)?;
+        Ok(format!("{}(compared with {whence})\n", plan.render()))
+    })
+    .await
+    .map_err(|e| DaemonError::Declared(vec![format!("planning panicked: {e}")]))?
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonError> {
     let addrs = settings.validate()?;
@@ -136,18 +217,25 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         Some(&state_dir.join("cache")),
         std::time::Duration::from_millis(settings.limits.request_timeout_ms),
     );
-    provision::apply(&settings, &store, &backends, &options.base_dir)?;
     let table = crate::deploy::build_table(store.clone(), backends.clone()).await?;
     let app = Arc::new(AppState::new(settings, store, backends, table));
     app.reload_rbac()?;
     app.reload_oidc()?;
+    let base_dir = std::path::absolute(&options.base_dir).unwrap_or(options.base_dir.clone());
+    app.set_config_source(crate::reconcile::ConfigSource {
+        path: options.config_path.clone(),
+        in_memory: options.in_memory_config,
+        base_dir,
+    });
+    apply_declarations(&app).await?;
     if let Some(state) = tls_state {
         app.set_tls(state);
     }
 
     let limits = ConnectionLimits {
-        max_connections: usize::try_from(app.settings.limits.max_connections).unwrap_or(usize::MAX),
-        header_timeout: Duration::from_millis(app.settings.limits.header_timeout_ms),
+        max_connections: usize::try_from(app.settings().limits.max_connections)
+            .unwrap_or(usize::MAX),
+        header_timeout: Duration::from_millis(app.settings().limits.header_timeout_ms),
         drain_timeout: DRAIN_TIMEOUT,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -192,14 +280,14 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     }
     app.set_bound(where_bound);
     let control = crate::control::bind_control_socket(
-        &app.settings.daemon.control_socket,
-        &app.settings.daemon.admin_group,
-        app.settings.daemon.control_socket_mode()?,
+        &app.settings().daemon.control_socket,
+        &app.settings().daemon.admin_group,
+        app.settings().daemon.control_socket_mode()?,
     )?;
     listeners.spawn(crate::control::serve_control(
         control,
         crate::control::router(app.clone()),
-        app.settings.daemon.admin_group.clone(),
+        app.settings().daemon.admin_group.clone(),
         stop_rx.clone(),
     ));
 
@@ -214,13 +302,30 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     }
 
     tokio::spawn(reload_on_sighup(app.clone()));
-    wait_for_stop_signal(stop).await;
+    let mut stop = stop;
+    wait_for_stop_signal(&mut stop).await;
     crate::systemd::notify_stopping();
+    // Readiness turns 503 first and scoring goes on, so load balancers move away (SPEC §7);
+    // a second stop signal cuts the grace short.
+    let grace = Duration::from_millis(app.settings().limits.drain_grace_ms);
+    app.set_draining(true);
+    if !grace.is_zero() {
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "stopping: readiness is 503, still serving while load balancers move away"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = wait_for_stop_signal(&mut stop) => {
+                tracing::info!("second stop signal: ending the drain grace early");
+            }
+        }
+    }
     tracing::info!("stopping: draining in-flight requests");
     let _ = stop_tx.send(true);
     while listeners.join_next().await.is_some() {}
     // A clean stop leaves no socket file behind (a stale one would look like a live daemon).
-    if let Err(e) = std::fs::remove_file(&app.settings.daemon.control_socket) {
+    if let Err(e) = std::fs::remove_file(&app.settings().daemon.control_socket) {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(error = %e, "cannot remove the control socket file");
         }
@@ -271,7 +376,40 @@ fn load_tls(settings: &Settings) -> Result<listen::TlsState, TlsError> {
     })
 }
 
-/// SIGHUP re-reads the TLS material from where it came from; a failure keeps what is served.
+/// Reconciles the config's declarations at start (SPEC §6): plan against the store, then
+/// apply through the CLI's write path. A declaration that cannot be applied stops the start,
+/// except deployments that fail to load, which are kept as `Failed`.
+async fn apply_declarations(app: &Arc<AppState>) -> Result<(), DaemonError> {
+    let settings = app.settings();
+    let Some(source) = app.config_source().cloned() else { return Ok(()) };
+    let store = app.store.clone();
+    let backends = app.backends.clone();
+    let plan = tokio::task::spawn_blocking(move || {
+        let current = crate::reconcile::Current::read(&store, &settings.daemon.admin_group)?;
+        crate::reconcile::plan(&settings, &source.base_dir, &current, &backends)
+    })
+    .await
+    .map_err(|e| DaemonError::Declared(vec![format!("planning panicked: {e}")]))??;
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let applied =
+        crate::reconcile::apply(app, &plan, crate::manage::deployments::OnFailure::KeepFailed)
+            .await;
+    let fatal: Vec<String> = applied
+        .failed
+        .iter()
+        .filter(|line| line.split(' ').nth(1) != Some("deployment"))
+        .cloned()
+        .collect();
+    if !fatal.is_empty() {
+        return Err(DaemonError::Declared(fatal));
+    }
+    Ok(())
+}
+
+/// SIGHUP (`systemctl reload`) re-reads the config, TLS material and JWKS and reconciles the
+/// declarations; a broken file changes nothing (SPEC §7).
 async fn reload_on_sighup(app: Arc<AppState>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -280,23 +418,30 @@ async fn reload_on_sighup(app: Arc<AppState>) {
     };
     while hup.recv().await.is_some() {
         crate::systemd::notify_reloading();
-        match app.reload_oidc() {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "OIDC keys not reloaded; the previous ones are still used")
+        tracing::info!("SIGHUP: reloading the config, TLS material and identity-provider keys");
+        match crate::reconcile::reload(&app).await {
+            Ok(applied) if applied.failed.is_empty() => {
+                tracing::info!(changes = applied.done.len(), "reload done")
             }
-        }
-        if let Some(tls) = app.tls() {
-            let source = tls.current().0;
-            tracing::info!(origin = source.origin, "SIGHUP: reloading TLS material");
-            match tokio::task::spawn_blocking(move || tls.reload(source)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "TLS reload failed; the previous certificate is still served")
+            Ok(applied) => tracing::error!(
+                failed = ?applied.failed,
+                "reload applied with failures; see `edgeserve status`"
+            ),
+            Err(e) => {
+                let error = crate::error::chain_text(std::iter::successors(
+                    Some(&e as &(dyn std::error::Error + 'static)),
+                    |e| e.source(),
+                ));
+                match e {
+                    crate::reconcile::ReloadError::Tls(_) => {
+                        tracing::error!(%error, "TLS reload failed; the previous certificate is still served")
+                    }
+                    crate::reconcile::ReloadError::Oidc(_) => {
+                        tracing::error!(%error, "OIDC keys not reloaded; the previous ones are still used")
+                    }
+                    _ => {}
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "TLS reload panicked; the previous certificate is still served")
-                }
+                tracing::error!(%error, "reload refused: nothing changed, the previous config stays in force")
             }
         }
         crate::systemd::notify_ready(&app.table());
@@ -312,13 +457,13 @@ fn stop_signals(
 }
 
 async fn wait_for_stop_signal(
-    signals: (
+    signals: &mut (
         std::io::Result<tokio::signal::unix::Signal>,
         std::io::Result<tokio::signal::unix::Signal>,
     ),
 ) {
     match signals {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(term), Ok(int)) => {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}

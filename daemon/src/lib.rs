@@ -22,7 +22,7 @@ pub mod listen;
 pub mod manage;
 pub mod metrics;
 pub mod names;
-pub mod provision;
+pub mod reconcile;
 pub mod route;
 pub mod state;
 pub mod store;

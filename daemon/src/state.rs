@@ -13,10 +13,20 @@ use crate::store::Store;
 
 /// Everything handlers and the control plane share.
 pub struct AppState {
-    pub settings: Settings,
+    /// The configuration in force: swapped whole by a reload (SPEC §7). Listener addresses,
+    /// the state dir and the control socket keep their start values until a restart.
+    settings: RwLock<Arc<Settings>>,
     pub store: Arc<Store>,
     pub backends: Backends,
-    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// `network.allowed_networks`, parsed; swapped with the settings.
+    allowed_networks: RwLock<Arc<Vec<ipnet::IpNet>>>,
+    /// Set by `systemctl stop` or `edgeserve drain`: readiness answers 503 while requests are
+    /// still served, so load balancers move away (SPEC §7).
+    draining: std::sync::atomic::AtomicBool,
+    /// Where the config file is, so reloads read it again (set once at start).
+    config_source: OnceLock<crate::reconcile::ConfigSource>,
+    /// What the last reload did, for `edgeserve status` (None before the first).
+    last_reload: std::sync::Mutex<Option<serde_json::Value>>,
     table: RwLock<Arc<RoutingTable>>,
     bound: OnceLock<Bound>,
     /// Serializes control-plane writes.
@@ -56,8 +66,7 @@ impl AppState {
         backends: Backends,
         table: RoutingTable,
     ) -> AppState {
-        let allowed_networks =
-            settings.network.allowed_networks.iter().filter_map(|n| n.parse().ok()).collect();
+        let allowed_networks = Arc::new(parse_networks(&settings));
         let auth_limiter =
             crate::auth::limit::AuthFailureLimiter::new(settings.limits.auth_failures_per_minute);
         let rbac = crate::auth::rbac::RbacSnapshot::builtin(&settings.daemon.admin_group);
@@ -65,16 +74,85 @@ impl AppState {
             rbac: RwLock::new(Arc::new(rbac)),
             oidc: RwLock::new(None),
             started: std::time::Instant::now(),
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
             store,
             backends,
-            allowed_networks,
+            allowed_networks: RwLock::new(allowed_networks),
+            draining: Default::default(),
+            config_source: OnceLock::new(),
+            last_reload: Default::default(),
             table: RwLock::new(Arc::new(table)),
             bound: OnceLock::new(),
             writes: tokio::sync::Mutex::new(()),
             metrics: crate::metrics::Metrics::new(),
             auth_limiter,
             tls: OnceLock::new(),
+        }
+    }
+
+    /// The configuration in force (a cheap snapshot; a reload swaps in a new one).
+    pub fn settings(&self) -> Arc<Settings> {
+        match self.settings.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in reloaded settings for requests that start from now on.
+    pub fn set_settings(&self, settings: Settings) {
+        let networks = Arc::new(parse_networks(&settings));
+        match self.allowed_networks.write() {
+            Ok(mut n) => *n = networks,
+            Err(poisoned) => *poisoned.into_inner() = networks,
+        }
+        let settings = Arc::new(settings);
+        match self.settings.write() {
+            Ok(mut s) => *s = settings,
+            Err(poisoned) => *poisoned.into_inner() = settings,
+        }
+    }
+
+    /// `network.allowed_networks` in force.
+    pub fn allowed_networks(&self) -> Arc<Vec<ipnet::IpNet>> {
+        match self.allowed_networks.read() {
+            Ok(n) => n.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Records where the config came from (once, at start).
+    pub fn set_config_source(&self, source: crate::reconcile::ConfigSource) {
+        let _ = self.config_source.set(source);
+    }
+
+    /// Where the config came from, if recorded.
+    pub fn config_source(&self) -> Option<&crate::reconcile::ConfigSource> {
+        self.config_source.get()
+    }
+
+    /// Whether the daemon is draining (readiness 503, SPEC §7).
+    pub fn draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts (true) or ends (false) draining; returns the previous value.
+    pub fn set_draining(&self, on: bool) -> bool {
+        self.draining.swap(on, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records what the last reload did (`edgeserve status` shows it).
+    pub fn set_last_reload(&self, report: serde_json::Value) {
+        match self.last_reload.lock() {
+            Ok(mut r) => *r = Some(report),
+            Err(poisoned) => *poisoned.into_inner() = Some(report),
+        }
+    }
+
+    /// What the last reload did, if there was one.
+    pub fn last_reload(&self) -> Option<serde_json::Value> {
+        match self.last_reload.lock() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -88,15 +166,23 @@ impl AppState {
 
     /// (Re)reads `oidc.jwks_file` when `[oidc]` is configured; on error the keys in force stay.
     pub fn reload_oidc(&self) -> Result<(), crate::auth::oidc::OidcError> {
-        if self.settings.oidc.jwks_file.trim().is_empty() {
+        let settings = self.settings();
+        if settings.oidc.jwks_file.trim().is_empty() {
+            self.set_oidc(None);
             return Ok(());
         }
-        let verifier = Arc::new(crate::auth::oidc::OidcVerifier::load(&self.settings.oidc)?);
-        match self.oidc.write() {
-            Ok(mut o) => *o = Some(verifier),
-            Err(poisoned) => *poisoned.into_inner() = Some(verifier),
-        }
+        let verifier = crate::auth::oidc::OidcVerifier::load(&settings.oidc)?;
+        self.set_oidc(Some(verifier));
         Ok(())
+    }
+
+    /// Installs a loaded OIDC verifier (or none, without `[oidc]`).
+    pub fn set_oidc(&self, verifier: Option<crate::auth::oidc::OidcVerifier>) {
+        let verifier = verifier.map(Arc::new);
+        match self.oidc.write() {
+            Ok(mut o) => *o = verifier,
+            Err(poisoned) => *poisoned.into_inner() = verifier,
+        }
     }
 
     /// The routing table now (a cheap snapshot; later swaps do not affect it).
@@ -121,7 +207,7 @@ impl AppState {
         let snapshot = crate::auth::rbac::RbacSnapshot::new(
             self.store.role_definitions()?,
             self.store.role_assignments()?,
-            &self.settings.daemon.admin_group,
+            &self.settings().daemon.admin_group,
         );
         let snapshot = Arc::new(snapshot);
         match self.rbac.write() {
@@ -133,7 +219,7 @@ impl AppState {
 
     /// `limits.request_timeout_ms` as a duration.
     pub fn request_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.settings.limits.request_timeout_ms)
+        std::time::Duration::from_millis(self.settings().limits.request_timeout_ms)
     }
 
     /// Attaches the TLS listener's material (once, at start).
@@ -151,7 +237,7 @@ impl AppState {
     pub fn cname(&self) -> String {
         match self.tls() {
             Some(tls) => tls.current().0.cname,
-            None => self.settings.tls.cname.clone(),
+            None => self.settings().tls.cname.clone(),
         }
     }
 
@@ -174,4 +260,9 @@ impl AppState {
             Err(poisoned) => *poisoned.into_inner() = table,
         }
     }
+}
+
+/// `network.allowed_networks` parsed (validation has refused bad entries already).
+fn parse_networks(settings: &Settings) -> Vec<ipnet::IpNet> {
+    settings.network.allowed_networks.iter().filter_map(|n| n.parse().ok()).collect()
 }

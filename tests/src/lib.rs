@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fleet;
+pub mod netns;
 pub mod pki;
 
 use std::io::{BufRead, BufReader};
@@ -69,6 +70,7 @@ listen = ["127.0.0.1:0"]
 listen = "127.0.0.1:0"
 [limits]
 max_body_bytes = 1048576
+drain_grace_ms = 0
 "#
     )
 }
@@ -493,5 +495,23 @@ impl Harness {
             ],
         )?;
         Ok(self.keys(name).0)
+    }
+}
+
+impl Harness {
+    /// Sends SIGHUP (`systemctl reload`) and waits until the daemon has finished reloading;
+    /// returns `edgeserve status`'s `lastReload` for that reload.
+    pub fn reload(&self) -> Value {
+        let before = self.cli_json(&["status"])["lastReload"]["generation"].as_u64().unwrap_or(0);
+        self.signal(nix::sys::signal::Signal::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let last = self.cli_json(&["status"])["lastReload"].clone();
+            if last["generation"].as_u64().unwrap_or(0) > before {
+                return last;
+            }
+            assert!(Instant::now() < deadline, "the reload never finished:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

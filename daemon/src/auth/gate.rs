@@ -99,7 +99,7 @@ pub fn admit(
 /// The first two steps of every request: network access, then the failure limit.
 fn admission(app: &AppState, endpoint: &LiveEndpoint, peer: IpAddr) -> Result<(), AuthError> {
     if endpoint.record.public_network_access == NetworkAccess::Disabled
-        && !app.allowed_networks.iter().any(|n| n.contains(&peer))
+        && !app.allowed_networks().iter().any(|n| n.contains(&peer))
     {
         return Err(AuthError::Network { endpoint: endpoint.record.name.clone(), peer });
     }

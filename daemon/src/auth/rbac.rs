@@ -400,6 +400,9 @@ pub struct RoleAssignment {
     /// Built-in assignments (root, `daemon.admin_group`) are listed but cannot be deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub built_in: bool,
+    /// Made with the CLI or declared in the config (`[[role_assignment]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<crate::store::Origin>,
 }
 
 /// Roles and assignments as the evaluator sees them: built-ins plus the store's records.
@@ -432,6 +435,7 @@ impl RbacSnapshot {
             scope: "/".into(),
             created_at: String::new(),
             built_in: true,
+            origin: None,
         };
         let mut all = vec![builtin(ROOT_ASSIGNMENT, "unix-user:root".into())];
         if !admin_group.is_empty() {
@@ -568,6 +572,7 @@ mod tests {
             scope: scope.into(),
             created_at: String::new(),
             built_in: false,
+            origin: None,
         }
     }
 

@@ -193,6 +193,9 @@ fn object(v: Value, what: &str) -> anyhow::Result<Map<String, Value>> {
 fn build(command: &Command) -> anyhow::Result<Request> {
     Ok(match command {
         Command::Status => req(Method::GET, "/status".into(), None),
+        Command::Drain { cancel } => {
+            req(Method::POST, "/drain".into(), Some(serde_json::json!({ "cancel": cancel })))
+        }
         Command::Device { verb: DeviceVerb::List } => req(Method::GET, "/devices".into(), None),
         Command::Board { verb: BoardVerb::Detect } => req(Method::GET, "/board".into(), None),
         Command::Board { verb: BoardVerb::UdevRules } => anyhow::bail!("udev-rules runs locally"),

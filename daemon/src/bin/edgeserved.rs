@@ -68,6 +68,13 @@ fn run() -> anyhow::Result<()> {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
         daemon::check(&settings, &base_dir)?;
+        let plan = runtime()?.block_on(daemon::check_plan(
+            &settings,
+            args.config.as_deref(),
+            &base_dir,
+        ))?;
+        // The plan goes to stderr: stdout stays the one line scripts check.
+        eprint!("{plan}");
         println!("configuration OK");
         return Ok(());
     }
@@ -77,7 +84,8 @@ fn run() -> anyhow::Result<()> {
         .and_then(|p| p.parent())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
-    let options = daemon::RunOptions { base_dir, ..Default::default() };
+    let options =
+        daemon::RunOptions { base_dir, config_path: args.config.clone(), ..Default::default() };
     prepare_driver_cache(&settings.daemon.state_dir);
     runtime()?.block_on(daemon::run(settings, options))?;
     Ok(())
@@ -106,11 +114,13 @@ async fn run_demo(demo: demo::Demo) -> anyhow::Result<()> {
     let options = daemon::RunOptions {
         master_key: Some(demo.master_key()),
         base_dir: demo.dir.path().to_path_buf(),
+        in_memory_config: true,
+        config_path: None,
         on_ready: Some(Box::new(move |app, _| match app.store.keys("iris") {
             Ok(Some(keys)) => {
                 println!(
                     "{}",
-                    demo::ready_message(&app.settings, &app.bound(), &ca, &keys.primary)
+                    demo::ready_message(&app.settings(), &app.bound(), &ca, &keys.primary)
                 );
             }
             _ => eprintln!("edgeserved: the demo endpoint has no keys"),

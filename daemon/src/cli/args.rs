@@ -183,6 +183,20 @@ Examples:
   edgeserve status -o table
   edgeserve --socket /run/edgeserve/control.sock status")]
     Status,
+    /// Take the box out of its load balancer: readiness answers 503 while scoring goes on.
+    #[command(after_long_help = "\
+`systemctl stop` drains by itself (limits.drain_grace_ms); `edgeserve drain` is for
+maintenance without stopping: the balancer's health check (GET /v2/health/ready) sees 503
+and moves traffic to other boxes. `--cancel` puts the box back.
+
+Examples:
+  edgeserve drain
+  edgeserve drain --cancel")]
+    Drain {
+        /// End draining: readiness follows the deployments again.
+        #[arg(long)]
+        cancel: bool,
+    },
     /// Print a shell completion script to stdout.
     #[command(after_long_help = "\
 Examples:

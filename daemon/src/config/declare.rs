@@ -1,4 +1,5 @@
-//! Declarative provisioning entries: `[[model]]`, `[[endpoint]]`, `[[deployment]]`.
+//! Declarative provisioning entries: `[[model]]`, `[[endpoint]]`, `[[deployment]]`,
+//! `[[role_assignment]]` (SPEC §6; reconciled at start and on reload).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +31,16 @@ pub struct EndpointDecl {
     /// Required with `auth_mode = "none"` (SPEC §4).
     #[serde(default)]
     pub allow_unauthenticated: bool,
+    /// A JSON file `{"primaryKey": "esk_…", "secondaryKey": "esk_…"}` (what `endpoint
+    /// get-credentials` prints) whose keys the endpoint uses, so a fleet of boxes shares them;
+    /// re-read on reload. Empty: the box makes its own keys on first start. Relative paths are
+    /// taken from the config file's folder.
+    #[serde(default)]
+    pub keys_file: String,
+    /// For `auth_mode = "token"`: a file holding the token-signing secret (at least 32 bytes of
+    /// text, e.g. `openssl rand -base64 32`), so tokens from one box verify on every box.
+    #[serde(default)]
+    pub token_signing_key_file: String,
 }
 
 fn default_auth_mode() -> String {
@@ -60,6 +71,24 @@ pub struct DeploymentDecl {
     pub batch_window_us: u64,
     #[serde(default = "default_max_queue")]
     pub max_queue: u32,
+}
+
+/// `[[role_assignment]]`: a role granted to an identity at a scope (SPEC §4), kept in step with
+/// the file on every reload like the other declarations.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignmentDecl {
+    /// `unix-user:NAME`, `unix-group:NAME`, `oidc:SUBJECT` or `cert:COMMON_NAME`.
+    pub assignee: String,
+    /// A built-in role (`Owner`, `Data Scientist`, `Reader`, `Scorer`) or a custom one.
+    pub role: String,
+    /// `/` or `/endpoints/NAME`.
+    #[serde(default = "root_scope")]
+    pub scope: String,
+}
+
+fn root_scope() -> String {
+    "/".into()
 }
 
 fn default_target() -> String {

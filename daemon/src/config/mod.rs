@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use declare::{DeploymentDecl, EndpointDecl, ModelDecl};
+pub use declare::{DeploymentDecl, EndpointDecl, ModelDecl, RoleAssignmentDecl};
 pub use load::{load, load_from_str, DEFAULT_CONFIG_PATH};
 
 /// Why a configuration was refused; every message names the key.
@@ -52,6 +52,8 @@ pub struct Settings {
     pub endpoints: Vec<EndpointDecl>,
     #[serde(rename = "deployment")]
     pub deployments: Vec<DeploymentDecl>,
+    #[serde(rename = "role_assignment")]
+    pub role_assignments: Vec<RoleAssignmentDecl>,
 }
 
 /// `[daemon]`: where state lives and who may administer it.
@@ -221,6 +223,9 @@ pub struct LimitsSection {
     pub request_timeout_ms: u64,
     pub max_connections: u64,
     pub auth_failures_per_minute: u64,
+    /// On stop or `edgeserve drain`: how long readiness answers 503 while requests are still
+    /// served, so a load balancer's health check moves traffic away first (milliseconds).
+    pub drain_grace_ms: u64,
 }
 
 impl Default for LimitsSection {
@@ -231,6 +236,7 @@ impl Default for LimitsSection {
             request_timeout_ms: 30_000,
             max_connections: 4_096,
             auth_failures_per_minute: 30,
+            drain_grace_ms: 5_000,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{ConfigError, DeploymentDecl, EndpointDecl, ModelDecl, Settings};
+use super::{ConfigError, DeploymentDecl, EndpointDecl, ModelDecl, RoleAssignmentDecl, Settings};
 
 /// A `[section]` of the config file: what it is for and the meaning of each key, in print order.
 struct Section {
@@ -92,6 +92,7 @@ const SECTIONS: &[Section] = &[
             ("request_timeout_ms", "Time to receive a body (else 408) and to compute (else 503 Timeout)."),
             ("max_connections", "Open connections per listener; further connections are closed at once."),
             ("auth_failures_per_minute", "Failed authentications per peer address before 429 with Retry-After."),
+            ("drain_grace_ms", "On stop: readiness answers 503 this long while requests are still served, so a load balancer moves away."),
         ],
     },
 ];
@@ -118,7 +119,7 @@ const MODEL: Declaration = Declaration {
 
 const ENDPOINT: Declaration = Declaration {
     name: "endpoint",
-    about: "a scoring endpoint; its keys are created on first start and kept",
+    about: "a scoring endpoint; its keys are made on first start and kept, unless keys_file names shared ones",
     example: "name = \"defects\"\ntraffic = { blue = 100 }\n",
     keys: &[
         ("name", "endpoint name, in scoring URIs (required)"),
@@ -127,6 +128,8 @@ const ENDPOINT: Declaration = Declaration {
         ("traffic", "percent per deployment, whole numbers summing to 100"),
         ("description", "free text"),
         ("allow_unauthenticated", "must be true with auth_mode = \"none\""),
+        ("keys_file", "JSON {primaryKey, secondaryKey} shared by a fleet; \"\": keys made here"),
+        ("token_signing_key_file", "token mode: file with the shared signing secret (32+ bytes)"),
     ],
 };
 
@@ -147,12 +150,24 @@ const DEPLOYMENT: Declaration = Declaration {
     ],
 };
 
+const ROLE_ASSIGNMENT: Declaration = Declaration {
+    name: "role_assignment",
+    about: "a role granted to an identity at a scope",
+    example: "assignee = \"oidc:line-client\"\nrole = \"Scorer\"\nscope = \"/endpoints/defects\"\n",
+    keys: &[
+        ("assignee", "unix-user:N | unix-group:N | oidc:SUB | cert:CN (required)"),
+        ("role", "Owner | Data Scientist | Reader | Scorer | a custom role (required)"),
+        ("scope", "/ or /endpoints/NAME"),
+    ],
+};
+
 /// The first lines of the printed file.
 const HEADER: &str = "\
 # edgeserved configuration: /etc/edgeserve/edgeserve.toml (edgeserved --config PATH reads another).
 # Every key is shown with its default value; a key left out keeps its default, an unknown key
 # stops the daemon. EDGESERVE_SECTION__KEY=value overrides a key (lists: comma-separated).
-# The [[model]], [[endpoint]] and [[deployment]] blocks at the end are commented examples:
+# The [[model]], [[endpoint]], [[deployment]] and [[role_assignment]] blocks at the end are
+# commented examples, reconciled with the store at start and on reload (systemctl reload):
 # keys marked required have no default. Printed by `edgeserved --print-default-config`.
 ";
 
@@ -191,6 +206,10 @@ fn example_table(decl: &Declaration) -> Result<toml::Table, ConfigError> {
             "endpoint",
             &toml::from_str::<EndpointDecl>(decl.example).map_err(parse_error)?,
         ),
+        "role_assignment" => to_table(
+            "role_assignment",
+            &toml::from_str::<RoleAssignmentDecl>(decl.example).map_err(parse_error)?,
+        ),
         _ => to_table(
             "deployment",
             &toml::from_str::<DeploymentDecl>(decl.example).map_err(parse_error)?,
@@ -218,7 +237,7 @@ pub fn default_config() -> Result<String, ConfigError> {
             let _ = write!(out, "# {meaning}\n{key} = {value}\n");
         }
     }
-    for decl in [&MODEL, &ENDPOINT, &DEPLOYMENT] {
+    for decl in [&MODEL, &ENDPOINT, &DEPLOYMENT, &ROLE_ASSIGNMENT] {
         let table = example_table(decl)?;
         let _ = write!(
             out,
@@ -252,7 +271,7 @@ mod tests {
     fn every_key_of_every_struct_has_a_meaning() {
         let defaults = to_table("settings", &Settings::default()).unwrap();
         let mut sections: BTreeSet<String> = SECTIONS.iter().map(|s| s.name.to_string()).collect();
-        sections.extend(["model", "endpoint", "deployment"].map(String::from));
+        sections.extend(["model", "endpoint", "deployment", "role_assignment"].map(String::from));
         assert_eq!(keys_of(&defaults), sections, "sections of Settings vs the reference tables");
         for section in SECTIONS {
             let Some(toml::Value::Table(table)) = defaults.get(section.name) else {
@@ -271,7 +290,7 @@ mod tests {
                 section.name
             );
         }
-        for decl in [&MODEL, &ENDPOINT, &DEPLOYMENT] {
+        for decl in [&MODEL, &ENDPOINT, &DEPLOYMENT, &ROLE_ASSIGNMENT] {
             let table = example_table(decl).unwrap();
             assert_eq!(
                 keys_of(&table),
@@ -290,7 +309,7 @@ mod tests {
             all.push((s.name, s.about));
             all.extend(s.keys.iter().copied());
         }
-        for d in [&MODEL, &ENDPOINT, &DEPLOYMENT] {
+        for d in [&MODEL, &ENDPOINT, &DEPLOYMENT, &ROLE_ASSIGNMENT] {
             all.push((d.name, d.about));
             all.extend(d.keys.iter().copied());
         }

@@ -103,6 +103,43 @@ fn declarations(s: &Settings) -> Result<(), ConfigError> {
             .map_err(|r| invalid(format!("{key}.auth_mode"), r))?;
         crate::store::NetworkAccess::parse(&e.public_network_access)
             .map_err(|r| invalid(format!("{key}.public_network_access"), r))?;
+        if !e.keys_file.is_empty() && e.auth_mode != "key" {
+            return Err(invalid(
+                format!("{key}.keys_file"),
+                format!(
+                    "endpoint {} uses auth_mode \"{}\", which takes no keys: remove keys_file \
+                     or set auth_mode = \"key\"",
+                    e.name, e.auth_mode
+                ),
+            ));
+        }
+        if !e.token_signing_key_file.is_empty() && e.auth_mode != "token" {
+            return Err(invalid(
+                format!("{key}.token_signing_key_file"),
+                format!(
+                    "endpoint {} uses auth_mode \"{}\", which signs no tokens: remove \
+                     token_signing_key_file or set auth_mode = \"token\"",
+                    e.name, e.auth_mode
+                ),
+            ));
+        }
+    }
+    let mut assignments = BTreeSet::new();
+    for (i, a) in s.role_assignments.iter().enumerate() {
+        let key = format!("role_assignment[{i}]");
+        crate::auth::rbac::Principal::parse(&a.assignee)
+            .map_err(|r| invalid(format!("{key}.assignee"), r.to_string()))?;
+        crate::auth::rbac::Scope::parse(&a.scope)
+            .map_err(|r| invalid(format!("{key}.scope"), r.to_string()))?;
+        if a.role.trim().is_empty() {
+            return Err(invalid(format!("{key}.role"), "must name a role (e.g. \"Scorer\")"));
+        }
+        if !assignments.insert((a.assignee.as_str(), a.role.as_str(), a.scope.as_str())) {
+            return Err(invalid(
+                key,
+                format!("{} is assigned {} at {} twice", a.assignee, a.role, a.scope),
+            ));
+        }
     }
     let mut deployments = BTreeSet::new();
     for (i, d) in s.deployments.iter().enumerate() {

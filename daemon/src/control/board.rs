@@ -18,7 +18,7 @@ pub async fn detect(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(&app, Action::DevicesRead, super::Scope::Root)?;
-    let configured = app.settings.daemon.board.clone();
+    let configured = app.settings().daemon.board.clone();
     let detected = tokio::task::spawn_blocking(|| edgeserve_bsp::detect(Path::new("/")))
         .await
         .map_err(|_| ApiError::internal())?;

@@ -31,6 +31,7 @@ fn deployment_json(d: &LiveDeployment) -> Value {
         "requestCount": d.requests.load(std::sync::atomic::Ordering::Relaxed),
         "createdAt": r.created_at,
         "updatedAt": r.updated_at,
+        "origin": r.origin.map(crate::store::Origin::as_str),
     });
     match &d.state {
         DeploymentState::Failed { reason } => v["reason"] = json!(reason),
@@ -108,7 +109,14 @@ pub async fn put(
         }
     }
     let decl: DeploymentDecl = super::from_json(raw, "deployment")?;
-    let d = manage::deployments::put(&app, decl, q.all_traffic).await?;
+    let d = manage::deployments::put(
+        &app,
+        decl,
+        q.all_traffic,
+        crate::store::Origin::Cli,
+        manage::deployments::OnFailure::Refuse,
+    )
+    .await?;
     Ok(Json(deployment_json(&d)))
 }
 
@@ -142,7 +150,14 @@ pub async fn update(
         merged[k] = v;
     }
     let decl: DeploymentDecl = super::from_json(merged, "deployment")?;
-    let d = manage::deployments::put(&app, decl, false).await?;
+    let d = manage::deployments::put(
+        &app,
+        decl,
+        false,
+        crate::store::Origin::Cli,
+        manage::deployments::OnFailure::Refuse,
+    )
+    .await?;
     Ok(Json(deployment_json(&d)))
 }
 

@@ -34,6 +34,7 @@ pub(super) fn endpoint_json(app: &AppState, record: &EndpointRecord) -> Value {
         "mirrorTraffic": record.mirror_traffic,
         "publicNetworkAccess": record.public_network_access,
         "description": record.description,
+        "origin": record.origin.map(crate::store::Origin::as_str),
     })
 }
 
@@ -96,7 +97,7 @@ pub async fn credentials(
             let grant = crate::auth::token::issue(
                 &name,
                 keys.token_secret.as_bytes(),
-                std::time::Duration::from_secs(app.settings.auth.token_lifetime_s),
+                std::time::Duration::from_secs(app.settings().auth.token_lifetime_s),
                 &subject,
             )
             .map_err(|e| {
@@ -124,7 +125,8 @@ pub async fn create(
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(&app, Action::EndpointsWrite, super::Scope::endpoint(&name))?;
     let spec: manage::endpoints::EndpointSpec = super::json_body(body).await?;
-    let record = manage::endpoints::create(&app, &name, spec).await?;
+    let record =
+        manage::endpoints::create(&app, &name, spec, manage::endpoints::Provenance::cli()).await?;
     Ok(Json(endpoint_json(&app, &record)))
 }
 

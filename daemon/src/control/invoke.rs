@@ -43,7 +43,7 @@ pub async fn invoke(
         let value = crate::route::body::read_json(
             &headers,
             body,
-            app.settings.limits.max_body_bytes,
+            app.settings().limits.max_body_bytes,
             app.request_timeout(),
         )
         .await?;

@@ -7,6 +7,7 @@ mod board;
 mod caller;
 mod client;
 mod deployments;
+mod drain;
 mod endpoints;
 mod invoke;
 mod models;
@@ -34,6 +35,8 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/status", get(system::status))
         .route("/devices", get(system::devices))
         .route("/board", get(board::detect))
+        .route("/drain", post(drain::drain))
+        .route("/config/plan", post(drain::plan))
         .route("/endpoints", get(endpoints::list))
         .route(
             "/endpoints/{name}",

@@ -25,6 +25,7 @@ fn model_json(m: &ModelRecord) -> Value {
         "createdAt": m.created_at,
         "signature": m.signature,
         "targets": m.targets,
+        "origin": m.origin.map(crate::store::Origin::as_str),
     })
 }
 
@@ -44,7 +45,14 @@ pub async fn register(
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(&app, Action::ModelsWrite, super::Scope::Root)?;
     let req: Register = super::json_body(body).await?;
-    let record = manage::models::register(&app, &req.name, &req.version, &req.path).await?;
+    let record = manage::models::register(
+        &app,
+        &req.name,
+        &req.version,
+        &req.path,
+        crate::store::Origin::Cli,
+    )
+    .await?;
     Ok(Json(model_json(&record)))
 }
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::endpoints::store_err;
 use super::{Action, Caller, Scope};
-use crate::auth::rbac::{is_builtin_role, Principal, RbacSnapshot, RoleAssignment, RoleDefinition};
+use crate::auth::rbac::{is_builtin_role, RbacSnapshot, RoleDefinition};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -157,54 +157,21 @@ pub async fn create_assignment(
 ) -> Result<Json<Value>, ApiError> {
     let req: NewAssignment = super::json_body(body).await?;
     let scope = Scope::parse(&req.scope).map_err(|e| ApiError::invalid_input(e.to_string()))?;
-    caller.authorize(&app, Action::RolesWrite, scope.clone())?;
-    let assignee =
-        Principal::parse(&req.assignee).map_err(|e| ApiError::invalid_input(e.to_string()))?;
-    let _writing = app.writes.lock().await;
-    let snapshot = app.rbac();
-    let role = snapshot.role(&req.role).ok_or_else(|| {
-        ApiError::invalid_input(format!(
-            "role {} does not exist (see `edgeserve role list`)",
-            req.role
-        ))
-    })?;
-    if !role.assignable_at(&scope) {
-        return Err(ApiError::invalid_input(format!(
-            "role {} cannot be assigned at {scope}: its AssignableScopes are {}",
-            role.name,
-            role.assignable_scopes.join(", ")
-        )));
-    }
-    let assignee_text = assignee.to_string();
-    let scope_text = scope.to_string();
-    if let Some(same) = snapshot
-        .assignments()
-        .find(|a| a.assignee == assignee_text && a.role == role.name && a.scope == scope_text)
-    {
-        return Err(ApiError::conflict(format!(
-            "{assignee_text} already holds {} at {scope_text} (assignment {})",
-            role.name, same.id
-        )));
-    }
-    check_grant(&caller, &snapshot, role, &scope)?;
-    let assignment = RoleAssignment {
-        id: uuid::Uuid::new_v4().to_string(),
-        assignee: assignee_text,
-        role: role.name.clone(),
-        scope: scope_text,
-        created_at: crate::store::now_rfc3339(),
-        built_in: false,
+    caller.authorize(&app, Action::RolesWrite, scope)?;
+    let check = |snapshot: &RbacSnapshot, role: &RoleDefinition, scope: &Scope| {
+        check_grant(&caller, snapshot, role, scope)
+            .map_err(|e| crate::manage::ManageError::Forbidden(e.message))
     };
-    app.store.put_role_assignment(&assignment).map_err(store_err)?;
-    reload(&app)?;
-    tracing::info!(
-        id = %assignment.id,
-        assignee = %assignment.assignee,
-        role = %assignment.role,
-        scope = %assignment.scope,
-        by = %caller.describe(),
-        "role assigned"
-    );
+    let assignment = crate::manage::roles::assign(
+        &app,
+        &req.assignee,
+        &req.role,
+        &req.scope,
+        crate::store::Origin::Cli,
+        &check,
+    )
+    .await?;
+    tracing::info!(id = %assignment.id, by = %caller.describe(), "role assignment made with the CLI");
     Ok(Json(json!(assignment)))
 }
 
@@ -215,27 +182,15 @@ pub async fn delete_assignment(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::not_found(format!("role assignment {id} not found"));
     let snapshot = app.rbac();
     let Some(existing) = snapshot.assignment(&id) else {
         // Without roles/read the caller learns nothing about which ids exist.
         caller.authorize(&app, Action::RolesWrite, Scope::Root)?;
-        return Err(not_found());
+        return Err(ApiError::not_found(format!("role assignment {id} not found")));
     };
     let scope = Scope::parse(&existing.scope).unwrap_or(Scope::Root);
     caller.authorize(&app, Action::RolesWrite, scope)?;
-    if existing.built_in {
-        return Err(ApiError::conflict(format!(
-            "role assignment {id} is built in ({} is {} at {}: root and daemon.admin_group are \
-             always Owner) and cannot be deleted",
-            existing.assignee, existing.role, existing.scope
-        )));
-    }
-    let _writing = app.writes.lock().await;
-    if !app.store.delete_role_assignment(&id).map_err(store_err)? {
-        return Err(not_found());
-    }
-    reload(&app)?;
-    tracing::info!(id = %id, by = %caller.describe(), "role assignment deleted");
+    crate::manage::roles::unassign(&app, &id).await?;
+    tracing::info!(id = %id, by = %caller.describe(), "role assignment deleted with the CLI");
     Ok(Json(json!({ "deleted": id })))
 }

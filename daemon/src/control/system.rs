@@ -66,7 +66,7 @@ pub async fn status(
             "source": source.origin,
         })
     });
-    let configured = app.settings.daemon.board.clone();
+    let configured = app.settings().daemon.board.clone();
     let board = if configured == "auto" {
         tokio::task::spawn_blocking(|| edgeserve_bsp::detect(std::path::Path::new("/")))
             .await
@@ -87,12 +87,14 @@ pub async fn status(
         ),
         "uptimeSeconds": app.started.elapsed().as_secs(),
         "board": board,
-        "ready": table.all_ready(),
+        "ready": table.all_ready() && !app.draining(),
+        "draining": app.draining(),
+        "lastReload": app.last_reload(),
         "listeners": {
             "tls": bound.tls,
             "plain": bound.plain,
             "metrics": bound.metrics.map(|m| format!("http://{m}/metrics")),
-            "controlSocket": app.settings.daemon.control_socket,
+            "controlSocket": app.settings().daemon.control_socket,
         },
         "certificate": certificate,
         "endpoints": endpoints,

@@ -57,7 +57,7 @@ pub async fn set(
     let req: SetTls = super::json_body(body).await?;
     let tls = tls_of(&app)?;
     let _writing = app.writes.lock().await;
-    let dir = crate::daemon::installed_tls_dir(&app.settings);
+    let dir = crate::daemon::installed_tls_dir(&app.settings());
     let result = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
         // Check the files where they are first: a refused swap installs nothing.
         listen::material::load(&req.cert_pem, &req.key_pem, &req.cname, &listen::provider())
@@ -93,11 +93,11 @@ pub async fn reset(
     caller.authorize(&app, Action::TlsWrite, super::Scope::Root)?;
     let tls = tls_of(&app)?;
     let _writing = app.writes.lock().await;
-    let dir = crate::daemon::installed_tls_dir(&app.settings);
+    let dir = crate::daemon::installed_tls_dir(&app.settings());
     let source = TlsSource {
-        cert_pem: app.settings.tls.cert_pem.clone(),
-        key_pem: app.settings.tls.key_pem.clone(),
-        cname: app.settings.tls.cname.clone(),
+        cert_pem: app.settings().tls.cert_pem.clone(),
+        key_pem: app.settings().tls.key_pem.clone(),
+        cname: app.settings().tls.cname.clone(),
         origin: "config",
     };
     let result = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {

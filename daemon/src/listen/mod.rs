@@ -10,4 +10,4 @@ pub use bind::{listeners, BindError, Role};
 pub use connection::{serve_listener, ConnectionLimits, Shutdown};
 pub use material::TlsError;
 pub use tls_config::{provider, server_config, CertResolver};
-pub use tls_state::{install, TlsSource, TlsState};
+pub use tls_state::{install, PreparedTls, TlsSource, TlsState};

@@ -43,7 +43,18 @@ impl TlsState {
 
     /// Re-reads `source` and serves it from the next handshake on; on error nothing changes.
     pub fn reload(&self, source: TlsSource) -> Result<CertSummary, TlsError> {
+        Ok(self.commit(Self::prepare(source)?))
+    }
+
+    /// Reads and checks `source` without serving it (a reload checks everything first).
+    pub fn prepare(source: TlsSource) -> Result<PreparedTls, TlsError> {
         let m = material::load(&source.cert_pem, &source.key_pem, &source.cname, &provider())?;
+        Ok(PreparedTls { source, material: m })
+    }
+
+    /// Serves prepared material from the next handshake on.
+    pub fn commit(&self, prepared: PreparedTls) -> CertSummary {
+        let PreparedTls { source, material: m } = prepared;
         self.resolver.replace(m.certified);
         let summary = m.summary.clone();
         match self.current.write() {
@@ -51,8 +62,14 @@ impl TlsState {
             Err(poisoned) => *poisoned.into_inner() = (source, m.summary),
         }
         tracing::info!(fingerprint = %summary.fingerprint_sha256, subject = %summary.subject, "TLS certificate loaded");
-        Ok(summary)
+        summary
     }
+}
+
+/// TLS material read and checked by [`TlsState::prepare`], not yet served.
+pub struct PreparedTls {
+    source: TlsSource,
+    material: material::TlsMaterial,
 }
 
 /// Copies PEM files into `dir` (key mode 0600) atomically, so a restart serves them too.

@@ -10,7 +10,18 @@ use crate::config::DeploymentDecl;
 use crate::deploy::{load_deployment, DeploymentState, LiveDeployment};
 use crate::names;
 use crate::state::AppState;
-use crate::store::{now_rfc3339, DeploymentRecord, Transport};
+use crate::store::{now_rfc3339, DeploymentRecord, Origin, Transport};
+
+/// What [`put`] does when the new deployment fails to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Nothing is stored and the call fails with `DeploymentFailed` (CLI, SPEC §6).
+    Refuse,
+    /// A declared deployment: if a working one of that name serves, it keeps serving and the
+    /// call fails; otherwise the failed one is stored and shown as `Failed` with its reason
+    /// (SPEC §6: "a declared deployment that fails at start is kept as Failed").
+    KeepFailed,
+}
 
 fn check(decl: &DeploymentDecl) -> Result<Target, ManageError> {
     let invalid = ManageError::Invalid;
@@ -36,6 +47,8 @@ pub async fn put(
     app: &AppState,
     decl: DeploymentDecl,
     all_traffic: bool,
+    origin: Origin,
+    on_failure: OnFailure,
 ) -> Result<Arc<LiveDeployment>, ManageError> {
     let target = check(&decl)?;
     let _writing = app.writes.lock().await;
@@ -75,15 +88,25 @@ pub async fn put(
         max_batch_size: decl.max_batch_size,
         batch_window_us: decl.batch_window_us,
         max_queue: decl.max_queue,
-        created_at: existing.map(|e| e.created_at).unwrap_or_else(|| now.clone()),
+        created_at: existing.as_ref().map(|e| e.created_at.clone()).unwrap_or_else(|| now.clone()),
         updated_at: now.clone(),
+        // A CLI update keeps who made it; a declaration adopts what it names.
+        origin: match (origin, &existing) {
+            (Origin::Cli, Some(e)) => e.origin,
+            (origin, _) => Some(origin),
+        },
     };
     let loaded = load_deployment(record.clone(), app.store.clone(), app.backends.clone()).await;
     if let DeploymentState::Failed { reason } = &loaded.state {
-        return Err(ManageError::DeploymentFailed(format!(
-            "deployment {} failed: {reason}",
-            decl.name
-        )));
+        let failed =
+            || ManageError::DeploymentFailed(format!("deployment {} failed: {reason}", decl.name));
+        let serving = live
+            .deployments
+            .get(&decl.name)
+            .is_some_and(|d| matches!(d.state, DeploymentState::Succeeded { .. }));
+        if on_failure == OnFailure::Refuse || serving {
+            return Err(failed());
+        }
     }
     if all_traffic {
         for pct in endpoint.traffic.values_mut() {

@@ -9,7 +9,9 @@ use crate::auth::{keys, Credentials, KeySlot};
 use crate::deploy::{traffic, LiveEndpoint};
 use crate::names;
 use crate::state::AppState;
-use crate::store::{now_rfc3339, AuthMode, EndpointKeys, EndpointRecord, NetworkAccess, Transport};
+use crate::store::{
+    now_rfc3339, AuthMode, EndpointKeys, EndpointRecord, NetworkAccess, Origin, Transport,
+};
 
 /// The body of `PUT /endpoints/{name}` (the endpoint file's fields).
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +33,23 @@ pub struct EndpointSpec {
     pub allow_unauthenticated: Option<bool>,
 }
 
+/// Who asks for a new endpoint, and with which credentials.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// The CLI, or a config declaration.
+    pub origin: Origin,
+    /// Keys to use instead of fresh ones (`keys_file`, `token_signing_key_file`): only the
+    /// non-empty fields replace the generated ones.
+    pub credentials: Option<EndpointKeys>,
+}
+
+impl Provenance {
+    /// A CLI request: fresh keys.
+    pub fn cli() -> Provenance {
+        Provenance { origin: Origin::Cli, credentials: None }
+    }
+}
+
 /// The body of `PATCH /endpoints/{name}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -42,6 +61,14 @@ pub struct EndpointPatch {
     /// Switches the endpoint's auth mode; the old credentials stop working at once.
     pub auth_mode: Option<String>,
     pub allow_unauthenticated: Option<bool>,
+    /// Set by config reconciling only (never from a request body): adopts the endpoint as
+    /// declared.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
+    /// Set by config reconciling only: credentials from the declared files replace the
+    /// stored ones after the update (empty fields keep theirs).
+    #[serde(skip)]
+    pub credentials: Option<EndpointKeys>,
 }
 
 /// `auth_mode = "none"` needs the operator's explicit `allow_unauthenticated = true`.
@@ -90,6 +117,7 @@ pub async fn create(
     app: &AppState,
     name: &str,
     spec: EndpointSpec,
+    provenance: Provenance,
 ) -> Result<EndpointRecord, ManageError> {
     let _writing = app.writes.lock().await;
     names::check("endpoint name", name).map_err(ManageError::Invalid)?;
@@ -124,9 +152,14 @@ pub async fn create(
         description: spec.description.unwrap_or_default(),
         created_at: now.clone(),
         updated_at: now,
+        origin: Some(provenance.origin),
+        shared_credentials: provenance.credentials.is_some(),
     };
-    let pair = keys::generate_pair()
+    let mut pair = keys::generate_pair()
         .map_err(|_| ManageError::Internal("no randomness for keys".into()))?;
+    if let Some(shared) = &provenance.credentials {
+        overlay(&mut pair, shared);
+    }
     app.store.put_endpoint(&record, Some(&pair))?;
     if auth_mode == AuthMode::None {
         tracing::warn!(
@@ -142,6 +175,22 @@ pub async fn create(
     publish(app, name, Some(live));
     tracing::info!(endpoint = name, "endpoint created");
     Ok(record)
+}
+
+/// Replaces the credentials that `shared` holds (non-empty fields) in `keys`; true if any changed.
+fn overlay(keys: &mut EndpointKeys, shared: &EndpointKeys) -> bool {
+    let mut changed = false;
+    for (mine, theirs) in [
+        (&mut keys.primary, &shared.primary),
+        (&mut keys.secondary, &shared.secondary),
+        (&mut keys.token_secret, &shared.token_secret),
+    ] {
+        if !theirs.is_empty() && mine != theirs {
+            *mine = theirs.clone();
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Checks a mirror split: known deployments that take no live traffic, each at most 100%.
@@ -223,6 +272,15 @@ pub async fn update(
         }
         changed = true;
     }
+    if let Some(origin) = patch.origin {
+        record.origin = Some(origin);
+    }
+    if let Some(shared) = &patch.credentials {
+        changed |= overlay(&mut keys, shared);
+        record.shared_credentials = true;
+    } else if patch.origin.is_some() {
+        record.shared_credentials = false;
+    }
     record.updated_at = now_rfc3339();
     app.store.put_endpoint(&record, changed.then_some(&keys))?;
     let mut next = (*live).clone();
@@ -292,6 +350,13 @@ pub async fn regenerate_key(app: &AppState, name: &str, which: KeyType) -> Resul
     let _writing = app.writes.lock().await;
     let live = live_endpoint(app, name)?;
     let mut pair = app.store.keys(name)?.ok_or_else(|| super::endpoint_missing(app, name))?;
+    if live.record.shared_credentials {
+        return Err(ManageError::Conflict(format!(
+            "endpoint {name} takes its credentials from a file named in the config (keys_file or \
+             token_signing_key_file), shared with other boxes: write new keys into that file and \
+             reload (systemctl reload edgeserved) on every box"
+        )));
+    }
     if matches!(which, KeyType::Key(_)) && live.record.auth_mode == AuthMode::Token {
         return Err(ManageError::Invalid(format!(
             "endpoint {name} uses token auth and has no keys to regenerate: use --key-type \

@@ -4,6 +4,7 @@
 pub mod deployments;
 pub mod endpoints;
 pub mod models;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -22,6 +23,9 @@ pub enum ManageError {
     EndpointNotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not make this change (RBAC, SPEC §4): 403.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -41,6 +45,7 @@ impl From<ManageError> for ApiError {
                 ApiError { code: "EndpointNotFound", ..ApiError::not_found(message) }
             }
             ManageError::Conflict(m) => ApiError::conflict(m),
+            ManageError::Forbidden(m) => ApiError::forbidden(m),
             ManageError::Invalid(m) => ApiError::invalid_input(m),
             ManageError::DeploymentFailed(m) => {
                 ApiError { code: "DeploymentFailed", ..ApiError::invalid_input(m) }

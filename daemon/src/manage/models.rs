@@ -7,7 +7,7 @@ use edgeserve_accel::Backends;
 use super::ManageError;
 use crate::names;
 use crate::state::AppState;
-use crate::store::{now_rfc3339, ModelRecord, ModelRepository};
+use crate::store::{now_rfc3339, ModelRecord, ModelRepository, Origin};
 
 /// Inspects the artifact at `source` through the HAL, copies its files in as NAME:VERSION and
 /// returns the record to store (signature and target fit included). Blocking: a backend may
@@ -30,15 +30,18 @@ pub fn admit(
         created_at: now_rfc3339(),
         signature: Some(inspection.signature),
         targets: inspection.targets,
+        origin: None,
     })
 }
 
-/// Registers the artifact at `path` (absolute, on the box) as NAME:VERSION (SPEC §6).
+/// Registers the artifact at `path` (absolute, on the box) as NAME:VERSION (SPEC §6), made by
+/// `origin` (the CLI, or a `[[model]]` declaration).
 pub async fn register(
     app: &AppState,
     name: &str,
     version: &str,
     path: &Path,
+    origin: Origin,
 ) -> Result<ModelRecord, ManageError> {
     names::check("model name", name).map_err(ManageError::Invalid)?;
     names::check("model version", version).map_err(ManageError::Invalid)?;
@@ -58,16 +61,17 @@ pub async fn register(
         )));
     }
     let backends = app.backends.clone();
-    let state_dir = app.settings.daemon.state_dir.clone();
+    let state_dir = app.settings().daemon.state_dir.clone();
     let (n, v, p) = (name.to_string(), version.to_string(), path.to_path_buf());
     let record = tokio::task::spawn_blocking(move || {
         admit(&backends, &ModelRepository::new(&state_dir), &n, &v, &p)
     })
     .await
     .unwrap_or_else(|e| Err(format!("inspecting the model panicked: {e}")))
+    .map(|record| ModelRecord { origin: Some(origin), ..record })
     .map_err(ManageError::Invalid)?;
     if let Err(e) = app.store.put_model(&record) {
-        let _ = ModelRepository::new(&app.settings.daemon.state_dir).remove(name, version);
+        let _ = ModelRepository::new(&app.settings().daemon.state_dir).remove(name, version);
         return Err(e.into());
     }
     tracing::info!(model = %format!("{name}:{version}"), sha256 = %record.sha256, "model registered");
@@ -88,7 +92,7 @@ pub async fn delete(app: &AppState, name: &str, version: &str) -> Result<(), Man
         )));
     }
     app.store.delete_model(name, version)?;
-    ModelRepository::new(&app.settings.daemon.state_dir)
+    ModelRepository::new(&app.settings().daemon.state_dir)
         .remove(name, version)
         .map_err(|e| ManageError::Invalid(e.to_string()))?;
     tracing::info!(model = %reference, "model deleted");

@@ -144,7 +144,7 @@ pub async fn accept(
             return Err(e);
         }
     };
-    let limit = l.app.settings.limits.max_body_bytes;
+    let limit = l.app.settings().limits.max_body_bytes;
     let (value, binary) =
         super::body::read_payload(headers, body, limit, l.app.request_timeout()).await?;
     let deployment = pick(&endpoint, call, headers)?;

@@ -66,7 +66,7 @@ pub async fn issue(
         let grant = auth::token::issue(
             &endpoint,
             keys.token_secret.as_bytes(),
-            Duration::from_secs(l.app.settings.auth.token_lifetime_s),
+            Duration::from_secs(l.app.settings().auth.token_lifetime_s),
             &identity.describe(),
         )
         .map_err(|e| {

@@ -16,7 +16,7 @@ use sled::Transactional;
 
 pub use records::{
     now_rfc3339, AuthMode, DeploymentRecord, EndpointKeys, EndpointRecord, ModelRecord,
-    NetworkAccess, Transport,
+    NetworkAccess, Origin, Transport,
 };
 pub use repository::ModelRepository;
 pub use seal::{master_key_path, Sealer};
@@ -277,6 +277,8 @@ mod tests {
             description: String::new(),
             created_at: now_rfc3339(),
             updated_at: now_rfc3339(),
+            origin: None,
+            shared_credentials: false,
         }
     }
 

@@ -80,6 +80,27 @@ impl Transport {
     }
 }
 
+/// Who made a stored object (SPEC §6): the `edgeserve` CLI (control socket), or a declaration
+/// in the config file. Reconciling the config creates, changes and deletes `Config` objects
+/// only; objects without an origin were stored by a version before origins were recorded and are
+/// adopted by a declaration of the same name, never deleted by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Cli,
+    Config,
+}
+
+impl Origin {
+    /// The origin's name in `show` output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Cli => "cli",
+            Origin::Config => "config",
+        }
+    }
+}
+
 /// A registered model version, copied into `state_dir/models/NAME/VERSION/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -94,6 +115,8 @@ pub struct ModelRecord {
     /// Which targets can run the model, and why not where one cannot (SPEC §2).
     #[serde(default)]
     pub targets: Vec<edgeserve_accel::TargetFit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// An endpoint: a name clients score, its auth and its traffic split.
@@ -112,6 +135,13 @@ pub struct EndpointRecord {
     pub description: String,
     pub created_at: String,
     pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// Set when the keys (or the token-signing secret) come from a file named in the config
+    /// (`keys_file`, `token_signing_key_file`): `regenerate-keys` is then refused, since the
+    /// next reload would restore the file's keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_credentials: bool,
 }
 
 /// A deployment: a model version on a device behind an endpoint.
@@ -129,6 +159,8 @@ pub struct DeploymentRecord {
     pub max_queue: u32,
     pub created_at: String,
     pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// An endpoint's two keys, as kept in memory once unsealed.

@@ -81,6 +81,7 @@ mod tests {
             scope: "/endpoints/ep1".into(),
             created_at: crate::store::now_rfc3339(),
             built_in: false,
+            origin: None,
         }
     }
 

@@ -97,7 +97,9 @@ async fn concurrent_requests_get_their_own_answers_and_share_batches() {
         deploy_batched(&h, "rf", "exporters/skl_rf_clf", window);
     });
     let sizes = [1usize, 2, 3, 5, 1, 2, 1, 3, 4, 1, 2, 1];
-    let cases: [(&str, Vec<(&str, usize, bool)>); 3] = [
+    // (endpoint, [(input, width, integer-valued)])
+    type Inputs = Vec<(&'static str, usize, bool)>;
+    let cases: [(&str, Inputs); 3] = [
         ("mlp", vec![("x", 4, false)]),
         ("two", vec![("a", 3, false), ("b", 3, true)]),
         ("rf", vec![("X", 5, false)]),
@@ -148,6 +150,6 @@ async fn a_full_queue_answers_503_at_once() {
         answers.push(send.await.unwrap());
     }
     assert!(answers.iter().any(|a| a.0 == 200), "{answers:?}");
-    assert!(answers.iter().any(|&a| a == (503, true)), "{answers:?}");
+    assert!(answers.contains(&(503, true)), "{answers:?}");
     assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 503), "{answers:?}");
 }

@@ -25,6 +25,7 @@ mod operator;
 mod operator_ux;
 mod packaging;
 mod rbac;
+mod reconcile;
 mod reference;
 mod restart;
 mod scoring;
