@@ -2,4 +2,5 @@
 //! Grafana, Ansible) checked with their real tools, and three daemons in network namespaces
 //! behind Debian's HAProxy with the shipped config.
 
+mod balancer;
 mod files;

@@ -373,3 +373,79 @@ fn ansible_playbook_runs_in_check_mode_against_localhost() {
     }
     println!("ansible-playbook --check: {recap}");
 }
+
+#[test]
+fn ansible_config_template_renders_a_config_the_daemon_checks_and_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rendered = d.join("rendered.toml");
+    let mut cmd = Command::new(py_venv().join("bin/ansible"));
+    cmd.args(["localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.template"])
+        .arg("-a")
+        .arg(format!(
+            "src={} dest={}",
+            fleet_dir().join("ansible/templates/edgeserve.toml.j2").display(),
+            rendered.display()
+        ))
+        .args([
+            "-e",
+            "ansible_python_interpreter=/usr/bin/python3",
+            "-e",
+            "edgeserve_cname=box1.line.local",
+        ])
+        .args([
+            "-e",
+            "edgeserve_jwks_src=jwks.json",
+            "-e",
+            "edgeserve_oidc_issuer=https://idp.test",
+        ])
+        .args(["-e", "edgeserve_oidc_audience=line"])
+        .env("ANSIBLE_HOME", d.join("ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", d.join("tmp"))
+        .env("ANSIBLE_NOCOLOR", "1");
+    let out = run_to_exit(cmd, TOOL_TIMEOUT);
+    assert!(
+        out.status.success(),
+        "ansible template failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // What the playbook pushes to /etc/edgeserve, laid out under the temp folder instead.
+    let etc = d.join("etc");
+    for sub in ["tls", "keys", "oidc", "models"] {
+        std::fs::create_dir_all(etc.join(sub)).unwrap();
+    }
+    let pki = edgeserve_tests::Pki::generate(&["box1.line.local"]);
+    pki.write(&etc.join("tls"));
+    // Two distinct well-formed keys: 32 bytes are 43 base64url characters, the last one
+    // carrying 4 bits (A, Q, g or w).
+    let key = |last: &str| format!("esk_{}{last}", "A".repeat(42));
+    let keys = json!({"primaryKey": key("Q"), "secondaryKey": key("g")});
+    std::fs::write(etc.join("keys/line.json"), keys.to_string()).unwrap();
+    std::fs::write(etc.join("oidc/jwks.json"), r#"{"keys":[]}"#).unwrap();
+    let mlp = edgeserve_tests::models_dir().join("mlp");
+    std::os::unix::fs::symlink(mlp.canonicalize().unwrap(), etc.join("models/defects")).unwrap();
+    let text = std::fs::read_to_string(&rendered).unwrap();
+    let config = d.join("edgeserve.toml");
+    std::fs::write(&config, text.replace("/etc/edgeserve/", &format!("{}/", etc.display())))
+        .unwrap();
+
+    let mut check = Command::new(edgeserve_tests::bin("edgeserved"));
+    check.arg("--check-config").arg("--config").arg(&config);
+    let out = run_to_exit(check, TOOL_TIMEOUT);
+    // The plan and the verdict, wherever the daemon prints them.
+    let stdout =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "edgeserved --check-config refused the rendered template:\n{stdout}\n{text}"
+    );
+    for line in [
+        "create endpoint defects (auth_mode key, credentials from the declared files)",
+        "create role assignment oidc:line-client Scorer /endpoints/defects-oidc",
+        "configuration OK",
+    ] {
+        assert!(stdout.contains(line), "the plan lacks {line:?}:\n{stdout}");
+    }
+    print!("{stdout}");
+}
