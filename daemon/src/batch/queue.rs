@@ -64,15 +64,28 @@ impl Runner {
         instances: Vec<Box<dyn LoadedModel>>,
         max_queue: usize,
         policy: BatchPolicy,
-    ) -> Runner {
+    ) -> Result<Runner, std::io::Error> {
+        Self::start_with(label, instances, max_queue, policy, std::thread::Builder::new)
+    }
+
+    /// [`Runner::start`] with worker threads made from `builder()` (tests make one fail).
+    /// If any worker cannot start, those started stop again and the error is returned.
+    pub(crate) fn start_with(
+        label: &str,
+        instances: Vec<Box<dyn LoadedModel>>,
+        max_queue: usize,
+        policy: BatchPolicy,
+        builder: fn() -> std::thread::Builder,
+    ) -> Result<Runner, std::io::Error> {
         let capacity = max_queue.max(1);
         let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
         let in_flight = Arc::new(AtomicUsize::new(0));
         for (i, model) in instances.into_iter().enumerate() {
             let ctx = worker::Context { rx: rx.clone(), policy, in_flight: in_flight.clone() };
-            worker::spawn(format!("{label}#{i}"), model, ctx);
+            // On error `tx` is dropped on return, so the workers already started stop.
+            worker::spawn(format!("{label}#{i}"), model, ctx, builder())?;
         }
-        Runner { tx, capacity, in_flight }
+        Ok(Runner { tx, capacity, in_flight })
     }
 
     /// Queues a job without waiting; the receiver yields its result.

@@ -54,8 +54,22 @@ fn fixture(max_queue: usize, policy: BatchPolicy, held: bool) -> Fixture {
     let (release, permits) = crossbeam_channel::unbounded();
     let runs = Arc::new(Mutex::new(Vec::new()));
     let model = Echo { sig, permits: held.then_some(permits), runs: runs.clone() };
-    let runner = Runner::start("t", vec![Box::new(model)], max_queue, policy);
+    let runner = Runner::start("t", vec![Box::new(model)], max_queue, policy).unwrap();
     Fixture { runner, release, runs }
+}
+
+#[test]
+fn a_worker_that_cannot_start_fails_the_runner() {
+    let f = fixture(4, BatchPolicy::OFF, false);
+    drop(f.runner);
+    let spec = TensorSpec { name: "x".into(), dtype: DType::F32, shape: vec![-1, -1] };
+    let sig =
+        Signature { inputs: vec![spec.clone()], outputs: vec![spec], zipmaps: Default::default() };
+    let model = Echo { sig, permits: None, runs: Default::default() };
+    // A stack no machine can map: the thread cannot be created.
+    let huge = || std::thread::Builder::new().stack_size(1 << 60);
+    let err = Runner::start_with("t", vec![Box::new(model)], 4, BatchPolicy::OFF, huge).err();
+    assert!(err.is_some(), "the runner must report the worker that did not start");
 }
 
 /// `rows` rows of `width` elements, each `value`.

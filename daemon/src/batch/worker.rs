@@ -21,8 +21,15 @@ pub(super) struct Context {
 }
 
 /// Starts a named worker thread that runs jobs until the queue's sender is gone and it is empty.
-pub(super) fn spawn(name: String, mut model: Box<dyn LoadedModel>, ctx: Context) {
-    let builder = std::thread::Builder::new().name(format!("es-{name}"));
+/// Fails when the thread cannot be created (no memory or thread slots): the deployment is then
+/// `Failed` rather than serving with too few workers.
+pub(super) fn spawn(
+    name: String,
+    mut model: Box<dyn LoadedModel>,
+    ctx: Context,
+    builder: std::thread::Builder,
+) -> std::io::Result<()> {
+    let builder = builder.name(format!("es-{name}"));
     let spawned = builder.spawn(move || {
         let mut next: Option<Job> = None;
         let mut previous_jobs = 1;
@@ -45,9 +52,7 @@ pub(super) fn spawn(name: String, mut model: Box<dyn LoadedModel>, ctx: Context)
         }
         tracing::debug!(worker = %name, "worker stopped");
     });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start a worker thread");
-    }
+    spawned.map(drop)
 }
 
 /// Gathers a batch from `first`: what is queued now, then, when more requests are likely, what

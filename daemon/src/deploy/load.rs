@@ -42,8 +42,14 @@ pub async fn load_deployment(
         Ok((instances, policy)) => match instances.first().map(|m| m.signature().clone()) {
             Some(signature) => {
                 tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), max_batch_rows = policy.max_rows, "deployment loaded");
-                let runner = Runner::start(&label, instances, record.max_queue as usize, policy);
-                DeploymentState::Succeeded { runner, signature }
+                match Runner::start(&label, instances, record.max_queue as usize, policy) {
+                    Ok(runner) => DeploymentState::Succeeded { runner, signature },
+                    Err(e) => {
+                        let reason = format!("cannot start a worker thread: {e} (the box is out of memory or threads; lower instance_count or free resources)");
+                        tracing::error!(deployment = %label, %reason, "deployment failed to start");
+                        DeploymentState::Failed { reason }
+                    }
+                }
             }
             None => DeploymentState::Failed { reason: "no instance loaded".into() },
         },
@@ -52,7 +58,7 @@ pub async fn load_deployment(
             DeploymentState::Failed { reason }
         }
     };
-    LiveDeployment { record, state, requests: Default::default() }
+    LiveDeployment { record, state, requests: Default::default(), failures: Default::default() }
 }
 
 /// The deployment's batching: `max_batch_size` rows within `batch_window_us`, or off when the

@@ -5,4 +5,4 @@ mod table;
 pub mod traffic;
 
 pub use load::{build_table, load_deployment};
-pub use table::{DeploymentState, LiveDeployment, LiveEndpoint, RoutingTable};
+pub use table::{DeploymentState, LiveDeployment, LiveEndpoint, RoutingTable, DEGRADED_AFTER};

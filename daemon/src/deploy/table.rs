@@ -1,7 +1,7 @@
 //! The routing table: endpoint name → live endpoint → live deployments.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use edgeserve_accel::Signature;
@@ -24,7 +24,14 @@ pub struct LiveDeployment {
     pub state: DeploymentState,
     /// Requests this deployment has run (live and mirrored).
     pub requests: AtomicU64,
+    /// Backend failures (server faults, not bad input) since its last success: at
+    /// [`DEGRADED_AFTER`] the deployment is `Degraded` until a request succeeds again.
+    pub failures: AtomicU32,
 }
+
+/// Consecutive backend failures after which a deployment is `Degraded` (SPEC §6): shown by
+/// `show`, readiness answers 503 and `edgeserve_device_up` is 0 for its device.
+pub const DEGRADED_AFTER: u32 = 5;
 
 impl LiveDeployment {
     /// Counts one request run.
@@ -32,11 +39,32 @@ impl LiveDeployment {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `Succeeded` or `Failed`.
+    /// `Succeeded`, `Degraded` (loaded, but its last [`DEGRADED_AFTER`] requests failed in the
+    /// backend) or `Failed` (not loaded).
     pub fn state_name(&self) -> &'static str {
         match self.state {
+            DeploymentState::Succeeded { .. } if self.degraded() => "Degraded",
             DeploymentState::Succeeded { .. } => "Succeeded",
             DeploymentState::Failed { .. } => "Failed",
+        }
+    }
+
+    /// Whether repeated backend failures have marked it `Degraded`.
+    pub fn degraded(&self) -> bool {
+        self.failures.load(Ordering::Relaxed) >= DEGRADED_AFTER
+    }
+
+    /// Records a request's outcome in the backend: a failure counts towards `Degraded`, a
+    /// success ends it. Logs when the state changes.
+    pub fn record_outcome(&self, backend_failed: bool) {
+        let label = || format!("{}/{}", self.record.endpoint, self.record.name);
+        if backend_failed {
+            let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == DEGRADED_AFTER {
+                tracing::error!(deployment = %label(), failures = n, "deployment Degraded: its backend failed on every recent request");
+            }
+        } else if self.failures.swap(0, Ordering::Relaxed) >= DEGRADED_AFTER {
+            tracing::info!(deployment = %label(), "deployment recovered: Succeeded again");
         }
     }
 }
@@ -77,11 +105,11 @@ impl RoutingTable {
         self.endpoints.get(name)
     }
 
-    /// Whether every deployment loaded.
+    /// Whether every deployment loaded and none is `Degraded`.
     pub fn all_ready(&self) -> bool {
         self.endpoints
             .values()
             .flat_map(|e| e.deployments.values())
-            .all(|d| matches!(d.state, DeploymentState::Succeeded { .. }))
+            .all(|d| matches!(d.state, DeploymentState::Succeeded { .. }) && !d.degraded())
     }
 }

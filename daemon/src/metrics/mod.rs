@@ -163,9 +163,22 @@ impl Metrics {
                 }
             }
         }
+        // A device whose deployment is `Degraded` is down, whatever enumeration says.
+        let degraded: std::collections::BTreeSet<(String, u32)> = app
+            .table()
+            .endpoints
+            .values()
+            .flat_map(|e| e.deployments.values())
+            .filter(|d| d.degraded())
+            .map(|d| (d.record.target.to_string(), d.record.device))
+            .collect();
         for dev in devices {
             let labels = DeviceLabels { target: dev.target.to_string(), index: dev.index };
-            self.device_up.get_or_create(&labels).set(i64::from(dev.available));
+            let up = dev.available && !degraded.contains(&(labels.target.clone(), dev.index));
+            self.device_up.get_or_create(&labels).set(i64::from(up));
+        }
+        for (target, index) in degraded {
+            self.device_up.get_or_create(&DeviceLabels { target, index }).set(0);
         }
         if let Some(tls) = app.tls() {
             self.tls_expiry.set(tls.current().1.not_after_unix);

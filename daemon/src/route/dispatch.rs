@@ -275,7 +275,10 @@ pub async fn run(
         }
         Ok(Ok(Err(e))) => {
             tracing::error!(request_id = %call.request_id.0, deployment = name, kind = e.kind().as_str(), error = %e, "backend error");
-            Err(ApiError::from_backend(&e))
+            let error = ApiError::from_backend(&e);
+            // Bad input is the client's fault; anything else counts towards `Degraded`.
+            deployment.record_outcome(error.status.is_server_error());
+            Err(error)
         }
         Ok(Ok(Ok(outputs))) => {
             deployment.count_request();
@@ -287,6 +290,7 @@ pub async fn run(
 /// A 200 JSON response.
 pub fn json_ok(body: serde_json::Value) -> Response {
     let mut r = axum::response::IntoResponse::into_response(axum::Json(body));
+            deployment.record_outcome(false);
     *r.status_mut() = StatusCode::OK;
     r
 }

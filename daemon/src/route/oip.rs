@@ -36,7 +36,8 @@ pub async fn metadata(
     call.finish(&l.app, result.unwrap_or_else(IntoResponse::into_response))
 }
 
-/// `GET /v2/models/{endpoint}/ready`: 200 when the chosen deployment is loaded, 503 otherwise.
+/// `GET /v2/models/{endpoint}/ready`: 200 when the chosen deployment is loaded and not
+/// `Degraded`, 503 otherwise.
 pub async fn ready(
     State(l): State<Listener>,
     Path(endpoint): Path<String>,
@@ -47,7 +48,19 @@ pub async fn ready(
     let mut call = Call::new(&endpoint, peer, request_id);
     let result = (|| {
         let ep = dispatch::admit(&l, &mut call, &headers)?;
-        dispatch::pick(&ep, &mut call, &headers)?;
+        let deployment = dispatch::pick(&ep, &mut call, &headers)?;
+        if deployment.degraded() {
+            return Err(ApiError::unavailable(
+                "Degraded",
+                format!(
+                    "deployment {} is Degraded: its backend failed on its last {} requests (see \
+                     the daemon log)",
+                    deployment.record.name,
+                    crate::deploy::DEGRADED_AFTER
+                ),
+                std::time::Duration::from_secs(5),
+            ));
+        }
         Ok::<_, ApiError>(dispatch::json_ok(json!({ "name": endpoint, "ready": true })))
     })();
     call.finish(&l.app, result.unwrap_or_else(IntoResponse::into_response))

@@ -14,6 +14,7 @@ mod control;
 mod exporter_parity;
 mod exporters;
 mod fleet;
+mod faults;
 mod fpga;
 mod gpu;
 mod mcu;
