@@ -2,6 +2,7 @@
 //! the Open Inference Protocol's.
 
 pub mod binary;
+pub mod fast;
 pub mod nested;
 pub mod oip;
 pub mod seed;

@@ -147,9 +147,21 @@ fn input_tensor(
 
 /// Reads an inference request into one tensor per model input, in signature order; `binary` is
 /// the section after the JSON header when the client used the binary extension.
-pub fn decode(body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result<Decoded, String> {
-    let req: InferRequest =
+pub fn decode(mut body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result<Decoded, String> {
+    // The data arrays are taken out before the typed read, so they are walked once, in place,
+    // instead of copied through `from_value` first.
+    let mut datas: Vec<Option<Value>> = match body.get_mut("inputs").and_then(Value::as_array_mut) {
+        Some(inputs) => inputs
+            .iter_mut()
+            .map(|i| i.as_object_mut().and_then(|o| o.remove("data")).filter(|d| !d.is_null()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut req: InferRequest =
         serde_json::from_value(body).map_err(|e| format!("not an inference request: {e}"))?;
+    for (input, data) in req.inputs.iter_mut().zip(datas.iter_mut()) {
+        input.data = data.take();
+    }
     if let Some(unknown) = req.inputs.iter().find(|i| sig.input(&i.name).is_none()) {
         return Err(format!("unknown input {}", unknown.name));
     }

@@ -81,7 +81,8 @@ pub async fn read_body(
     })
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+/// Parses a JSON body; the 400's message names the parse error.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid_input(format!("request body is not valid JSON: {e}")))
 }
@@ -97,16 +98,17 @@ pub async fn read_json(
 }
 
 /// Reads a scoring body: JSON, or (with `Inference-Header-Content-Length`) a JSON header
-/// followed by binary tensor data, returned apart.
-pub async fn read_payload(
+/// followed by binary tensor data, returned apart and unparsed (decoders read the JSON's bytes
+/// straight into tensors; [`parse_json`] when a tree is needed).
+pub async fn read_payload_bytes(
     headers: &HeaderMap,
     body: Body,
     limit: u64,
     timeout: Duration,
-) -> Result<(Value, Option<Bytes>), ApiError> {
+) -> Result<(Bytes, Option<Bytes>), ApiError> {
     let bytes = read_body(headers, body, limit, timeout).await?;
     let Some(length) = headers.get(INFERENCE_HEADER_LENGTH) else {
-        return Ok((parse_json(&bytes)?, None));
+        return Ok((bytes, None));
     };
     let length: usize = length
         .to_str()
@@ -119,7 +121,7 @@ pub async fn read_payload(
                 bytes.len()
             ))
         })?;
-    Ok((parse_json(&bytes[..length])?, Some(bytes.slice(length..))))
+    Ok((bytes.slice(..length), Some(bytes.slice(length..))))
 }
 
 #[cfg(test)]

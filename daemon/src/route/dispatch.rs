@@ -145,20 +145,34 @@ pub async fn accept(
         }
     };
     let limit = l.app.settings().limits.max_body_bytes;
-    let (value, binary) =
-        super::body::read_payload(headers, body, limit, l.app.request_timeout()).await?;
-    let deployment = pick(&endpoint, call, headers)?;
-    Ok(Accepted { endpoint, deployment, value, binary })
+    let (json, binary) =
+        super::body::read_payload_bytes(headers, body, limit, l.app.request_timeout()).await?;
+    let deployment = match pick(&endpoint, call, headers) {
+        Ok(d) => d,
+        Err(e) => {
+            // A body that is not JSON is answered as such first, as before any deployment.
+            super::body::parse_json(&json)?;
+            return Err(e);
+        }
+    };
+    Ok(Accepted { endpoint, deployment, json, binary })
 }
 
 /// A request past [`accept`]: where it goes and what it carries.
 pub struct Accepted {
     pub endpoint: Arc<LiveEndpoint>,
     pub deployment: Arc<LiveDeployment>,
-    /// The JSON body (or the JSON header of a binary-extension body).
-    pub value: serde_json::Value,
+    /// The JSON body (or the JSON header of a binary-extension body), unparsed.
+    pub json: axum::body::Bytes,
     /// Binary tensor data after the JSON header, when the client used the binary extension.
     pub binary: Option<axum::body::Bytes>,
+}
+
+impl Accepted {
+    /// The JSON body parsed (a 400 naming the parse error when it is not JSON).
+    pub fn value(&self) -> Result<serde_json::Value, ApiError> {
+        super::body::parse_json(&self.json)
+    }
 }
 
 /// The deployment for this request ([`choose`]), required to be loaded ([`loaded`]).

@@ -88,8 +88,9 @@ async fn infer_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let dispatch::Accepted { endpoint, deployment, value, binary } =
-        dispatch::accept(l, call, headers, body).await?;
+    let accepted = dispatch::accept(l, call, headers, body).await?;
+    let value = accepted.value()?;
+    let dispatch::Accepted { endpoint, deployment, binary, .. } = accepted;
     let (_, signature) = dispatch::loaded(&deployment)?;
     let decoded =
         oip::decode(value, signature, binary.as_deref()).map_err(ApiError::invalid_input)?;

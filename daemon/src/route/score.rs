@@ -31,15 +31,20 @@ async fn score(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let dispatch::Accepted { endpoint, deployment, value, binary } =
-        dispatch::accept(l, call, headers, body).await?;
-    if binary.is_some() {
+    let accepted = dispatch::accept(l, call, headers, body).await?;
+    if accepted.binary.is_some() {
         return Err(ApiError::invalid_input(
             "binary tensor data (Inference-Header-Content-Length) is for /v2/models/{endpoint}/infer",
         ));
     }
-    let (_, signature) = dispatch::loaded(&deployment)?;
-    let inputs = seed::decode(&value, signature).map_err(ApiError::invalid_input)?;
-    let outputs = dispatch::score(&l.app, call, &endpoint, &deployment, inputs).await?;
+    let (_, signature) = dispatch::loaded(&accepted.deployment)?;
+    // The hot path reads numbers straight into the tensor; anything else (and every error's
+    // wording) goes through the general decoder.
+    let inputs = match crate::codec::fast::seed_decode(&accepted.json, signature) {
+        Some(inputs) => inputs,
+        None => seed::decode(&accepted.value()?, signature).map_err(ApiError::invalid_input)?,
+    };
+    let dispatch::Accepted { endpoint, deployment, .. } = &accepted;
+    let outputs = dispatch::score(&l.app, call, endpoint, deployment, inputs).await?;
     Ok(dispatch::json_ok(seed::encode(&outputs, signature)))
 }
