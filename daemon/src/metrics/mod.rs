@@ -36,6 +36,17 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    endpoint: String,
+    deployment: String,
+}
+
+/// Latency buckets: 100 µs doubling to ~13 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AuthLabels {
     endpoint: String,
     reason: String,
@@ -57,7 +68,7 @@ struct DeviceLabels {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    duration: Histogram,
+    duration: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     auth_failures: Family<AuthLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     device_up: Family<DeviceLabels, Gauge>,
@@ -75,7 +86,9 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
+        let duration = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let auth_failures = Family::<AuthLabels, Counter>::default();
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         let device_up = Family::<DeviceLabels, Gauge>::default();
@@ -87,7 +100,8 @@ impl Metrics {
         );
         registry.register(
             "edgeserve_request_duration_seconds",
-            "Scoring request latency",
+            "Scoring request latency by endpoint and deployment (the same bounded label values \
+             as edgeserve_requests_total)",
             duration.clone(),
         );
         registry.register(
@@ -127,7 +141,8 @@ impl Metrics {
             mirror: "false",
         };
         self.requests.get_or_create(&labels).inc();
-        self.duration.observe(seconds);
+        let latency = LatencyLabels { endpoint: labels.endpoint, deployment: labels.deployment };
+        self.duration.get_or_create(&latency).observe(seconds);
     }
 
     /// Counts a mirrored copy run on `deployment` (`mirror="true"`; not in the latency histogram,

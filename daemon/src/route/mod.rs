@@ -29,6 +29,7 @@ pub struct Listener {
 
 /// The router of one listener; endpoints of the other transport answer 404 on it.
 pub fn router(app: Arc<AppState>, transport: Transport) -> Router {
+    let drain_app = app.clone();
     Router::new()
         .route("/api/v1/service/{endpoint}/score", post(score::seed))
         .route("/api/v1/service/{endpoint}/token", post(token::issue))
@@ -45,4 +46,23 @@ pub fn router(app: Arc<AppState>, transport: Transport) -> Router {
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
         .layer(axum::middleware::from_fn(context::request_context))
+        .layer(axum::middleware::from_fn_with_state(drain_app, close_while_draining))
+}
+
+/// While the daemon drains (SPEC §7), HTTP/1.1 answers carry `Connection: close`, so clients
+/// and TLS-passthrough balancers open their next connection elsewhere instead of staying on a
+/// box that is about to stop. (HTTP/2 connections get GOAWAY when the listener stops.)
+async fn close_while_draining(
+    axum::extract::State(app): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    let mut response = next.run(req).await;
+    if http1 && app.draining() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
 }

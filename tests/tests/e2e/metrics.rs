@@ -74,7 +74,19 @@ async fn requests_auth_failures_devices_and_certificate_expiry_are_exported() {
         ),
         Some(1.0)
     );
-    assert_eq!(sample(&text, "edgeserve_request_duration_seconds_count"), Some(5.0));
+    let latency_count: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("edgeserve_request_duration_seconds_count{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(latency_count, 5.0, "{text}");
+    let mlp_latency =
+        "edgeserve_request_duration_seconds_count{endpoint=\"mlp\",deployment=\"blue\"}";
+    assert_eq!(
+        sample(&text, mlp_latency),
+        Some(3.0),
+        "latency per endpoint and deployment: {text}"
+    );
     // Observed per run on the device, not per request: three runs (the requests came one at a
     // time) of two rows each; the refused requests never ran.
     assert_eq!(sample(&text, "edgeserve_batch_size_sum"), Some(6.0), "three runs of two rows");

@@ -393,6 +393,10 @@ async fn drain_turns_readiness_off_while_scoring_goes_on() {
     assert_eq!(drained["draining"], true, "{drained}");
     assert_eq!(ready(&h).await, 503);
     assert_eq!(score(&h, "line", &key).await, 200, "draining still serves");
+    // HTTP/1.1 clients are told to take their next request elsewhere.
+    let h1 = h.client_builder().http1_only().build().unwrap();
+    let resp = h1.get(h.url("/v2/health/live")).send().await.unwrap();
+    assert_eq!(resp.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
     assert_eq!(h.cli_json(&["status"])["draining"], true);
     assert_eq!(h.cli_json(&["drain", "--cancel"])["draining"], false);
     assert_eq!(ready(&h).await, 200);
