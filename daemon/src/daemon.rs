@@ -232,12 +232,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         app.set_tls(state);
     }
 
-    let limits = ConnectionLimits {
-        max_connections: usize::try_from(app.settings().limits.max_connections)
-            .unwrap_or(usize::MAX),
-        header_timeout: Duration::from_millis(app.settings().limits.header_timeout_ms),
-        drain_timeout: DRAIN_TIMEOUT,
-    };
+    let limits = ConnectionLimits::from_settings(&app.settings().limits, DRAIN_TIMEOUT);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut listeners = tokio::task::JoinSet::new();
     let mut bound = Vec::new();
@@ -288,6 +283,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
         control,
         crate::control::router(app.clone()),
         app.settings().daemon.admin_group.clone(),
+        limits.control(&app.settings().limits),
         stop_rx.clone(),
     ));
 

@@ -223,11 +223,18 @@ pub struct LimitsSection {
     pub request_timeout_ms: u64,
     pub max_connections: u64,
     pub auth_failures_per_minute: u64,
+    /// A connection with no request in flight this long is closed (milliseconds).
+    pub idle_timeout_ms: u64,
     /// On stop or `edgeserve drain`: how long readiness answers 503 while requests are still
+    /// Open connections on the control socket; further ones are closed at once.
+    pub max_control_connections: u64,
     /// served, so a load balancer's health check moves traffic away first (milliseconds).
     pub drain_grace_ms: u64,
 }
 
+    /// Most bytes of refused request bodies one connection gets read and discarded, so that an
+    /// answer decided before the body is read reaches the client (SPEC §5).
+    pub early_answer_drain_bytes: u64,
 impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {
@@ -236,9 +243,12 @@ impl Default for LimitsSection {
             request_timeout_ms: 30_000,
             max_connections: 4_096,
             auth_failures_per_minute: 30,
+            idle_timeout_ms: 60_000,
             drain_grace_ms: 5_000,
+            max_control_connections: 64,
         }
     }
+            early_answer_drain_bytes: 8_388_608,
 }
 
 /// Listener addresses, parsed and checked by [`Settings::validate`].

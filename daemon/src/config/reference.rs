@@ -96,9 +96,12 @@ const SECTIONS: &[Section] = &[
         ],
     },
 ];
+            ("idle_timeout_ms", "A connection with no request in flight this long is closed (HTTP/1.1 also waits at most header_timeout_ms for its next request)."),
 
+            ("max_control_connections", "Open connections on the control socket; further connections are closed at once."),
 /// A repeatable `[[declaration]]`, shown as a commented example made from `example` (its
 /// required keys; the struct's defaults fill in the rest).
+            ("early_answer_drain_bytes", "Most bytes of refused request bodies a connection gets read and discarded so a 401/403/413/415 reaches the client; 0 turns draining off."),
 struct Declaration {
     name: &'static str,
     about: &'static str,

@@ -80,6 +80,8 @@ pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
     declarations(s)?;
     Ok(ListenAddrs { tls, plain, metrics })
 }
+    positive("limits.idle_timeout_ms", s.limits.idle_timeout_ms)?;
+    positive("limits.max_control_connections", s.limits.max_control_connections)?;
 
 fn declarations(s: &Settings) -> Result<(), ConfigError> {
     let mut models = BTreeSet::new();

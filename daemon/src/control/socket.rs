@@ -4,16 +4,16 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use axum::extract::Request;
+use std::time::Duration;
+
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use tokio::net::UnixListener;
 
 use super::caller::{admin_gid, Caller};
-use crate::listen::Shutdown;
+use crate::listen::early::ConnState;
+use crate::listen::linger::Linger;
+use crate::listen::{http_builder, serve_connection, tagged, ConnectionLimits, Shutdown, Slots};
 
 /// Why the control socket could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -62,21 +62,32 @@ pub fn bind_control_socket(
     Ok(listener)
 }
 
-/// Serves the control router until shutdown.
+/// Serves the control router until shutdown, with the data plane's connection bounds
+/// (`limits.max_control_connections` connections, header and idle timeouts, early answers that
+/// reach the client), then waits (bounded) for open connections to finish.
 pub async fn serve_control(
     listener: UnixListener,
     router: Router,
     admin_group: String,
+    limits: ConnectionLimits,
     mut shutdown: Shutdown,
 ) {
     let admin = admin_gid(&admin_group);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let slots = Slots::new(limits.max_connections);
+    let builder = http_builder(&limits);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let creds = match getsockopt(&stream, PeerCredentials) {
             Ok(c) => c,
             Err(e) => {
@@ -84,20 +95,26 @@ pub async fn serve_control(
                 continue;
             }
         };
+        let Some(permit) = slots.take() else {
+            tracing::warn!(
+                uid = creds.uid(),
+                "control connection refused: limits.max_control_connections reached"
+            );
+            continue;
+        };
         let caller =
             Caller { uid: creds.uid(), gid: creds.gid(), pid: creds.pid(), admin_gid: admin };
-        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-            router.clone(),
-            move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(caller.clone());
-                req
-            },
-        ));
+        let service = tagged(router.clone(), caller);
+        let stream = Linger::new(stream, limits.linger());
         let builder = builder.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
-                tracing::debug!(error = %e, "control connection ended with an error");
-            }
+            let _permit = permit;
+            serve_connection(stream, service, &builder, ConnState::new(), &limits, shutdown).await;
         });
+    }
+    drop(listener);
+    if !slots.drained(limits.drain_timeout).await {
+        tracing::warn!("control socket drain timed out; closing remaining connections");
     }
 }

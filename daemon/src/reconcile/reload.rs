@@ -60,6 +60,21 @@ fn restart_only(old: &Settings, new: &Settings) -> Vec<&'static str> {
             json!(new.limits.header_timeout_ms),
         ),
         (
+            "limits.idle_timeout_ms",
+            json!(old.limits.idle_timeout_ms),
+            json!(new.limits.idle_timeout_ms),
+        ),
+        (
+            "limits.max_control_connections",
+            json!(old.limits.max_control_connections),
+            json!(new.limits.max_control_connections),
+        ),
+        (
+            "limits.early_answer_drain_bytes",
+            json!(old.limits.early_answer_drain_bytes),
+            json!(new.limits.early_answer_drain_bytes),
+        ),
+        (
             "limits.auth_failures_per_minute",
             json!(old.limits.auth_failures_per_minute),
             json!(new.limits.auth_failures_per_minute),

@@ -1,4 +1,6 @@
-//! Reading a JSON request body within the size limit and the request timeout.
+//! Reading a JSON request body within the size limit and the request timeout. A body left
+//! unread by an early answer (401, 403, 413, 415) is drained by the listener
+//! (`listen::early`), so the answer reaches the client.
 
 use std::time::Duration;
 
@@ -12,30 +14,13 @@ use crate::error::ApiError;
 /// The Open Inference Protocol binary extension's header: the length of the JSON part.
 pub const INFERENCE_HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// Most of an unread body the server reads and discards before an early answer (401, 403,
-/// 404, 413, 415), so that small requests end cleanly instead of with a reset stream
-/// (RFC 9113 §8.1; curl and httpx drop a response followed by RST_STREAM).
-pub const EARLY_ANSWER_DRAIN_BYTES: usize = 64 * 1024;
-
-/// Longest wait for the body being discarded before an early answer.
-const EARLY_ANSWER_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Reads and discards a small body before an early answer, within a short timeout. Nothing is
-/// read when the client waits for `100 Continue` (reading would invite the upload) or declared
-/// more than [`EARLY_ANSWER_DRAIN_BYTES`].
-pub async fn drain(headers: &HeaderMap, body: Body) {
-    if headers.contains_key(header::EXPECT) {
-        return;
-    }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > EARLY_ANSWER_DRAIN_BYTES as u64) {
-        return;
-    }
-    let limited = http_body_util::Limited::new(body, EARLY_ANSWER_DRAIN_BYTES);
-    let _ = tokio::time::timeout(EARLY_ANSWER_DRAIN_TIMEOUT, limited.collect()).await;
+/// Lets go of a body an early answer leaves unread. Nothing is read here: the listener takes
+/// the unread body back and drains a bounded part of it before the answer goes out
+/// (`listen::early`: within `limits.early_answer_drain_bytes` per connection and
+/// `limits.request_timeout_ms`, nothing when the client waits for `100 Continue`), so the
+/// answer reaches the client.
+pub async fn drain(_headers: &HeaderMap, body: Body) {
+    drop(body);
 }
 
 /// Checks the content type (JSON or none; `application/octet-stream` too when the body carries
@@ -53,9 +38,8 @@ pub async fn read_body(
         let binary_ok =
             headers.contains_key(INFERENCE_HEADER_LENGTH) && essence == "application/octet-stream";
         if essence != "application/json" && !binary_ok {
-            let err = ApiError::unsupported_media_type(ct);
-            drain(headers, body).await;
-            return Err(err);
+            // The unread body is drained by the listener before this answer goes out.
+            return Err(ApiError::unsupported_media_type(ct));
         }
     }
     let declared = headers

@@ -135,15 +135,9 @@ pub async fn accept(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<Accepted, ApiError> {
-    let endpoint = match admit(l, call, headers) {
-        Ok(endpoint) => endpoint,
-        Err(e) => {
-            if e.status != axum::http::StatusCode::TOO_MANY_REQUESTS {
-                super::body::drain(headers, body).await;
-            }
-            return Err(e);
-        }
-    };
+    // A refusal leaves the body unread: the listener drains a bounded part of it before the
+    // answer goes out (listen::early), so the client sees the answer.
+    let endpoint = admit(l, call, headers)?;
     let limit = l.app.settings().limits.max_body_bytes;
     let (json, binary) =
         super::body::read_payload_bytes(headers, body, limit, l.app.request_timeout()).await?;

@@ -22,7 +22,7 @@ pub async fn issue(
     Extension(peer): Extension<PeerAddr>,
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
-    body: Body,
+    _body: Body,
 ) -> Response {
     let mut call = Call::new(&endpoint, peer.clone(), request_id);
     call.auth_mode = "token-route";
@@ -33,20 +33,15 @@ pub async fn issue(
             .filter(|e| e.served_on(l.transport))
             .cloned()
             .ok_or_else(|| ApiError::endpoint_not_found(&endpoint))?;
-        let identity = match gate::admit_identity(
+        let identity = gate::admit_identity(
             &l.app,
             &live,
             peer.addr.ip(),
             peer.cert_cn.as_deref(),
             &headers,
             gate::TOKEN,
-        ) {
-            Ok(identity) => identity,
-            Err(e) => {
-                super::body::drain(&headers, body).await;
-                return Err(e.into());
-            }
-        };
+        )
+        .map_err(ApiError::from)?;
         call.identity = Some(identity.clone());
         if live.record.auth_mode != AuthMode::Token {
             return Err(ApiError::invalid_input(format!(
