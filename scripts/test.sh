@@ -9,6 +9,11 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all --check
 cargo build --workspace --bins --examples
 cargo clippy --workspace --all-targets -- -D warnings
+# API documentation: every public item documented (missing_docs), no broken intra-doc links.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+# Supply chain (deny.toml): licences, bans, sources; RustSec advisories where the database can be
+# fetched (scripts/deny.sh says so when it cannot).
+bash scripts/deny.sh
 cargo test --workspace
 # The flashable image: build it, boot it under qemu, score through a forwarded port.
 bash images/boot-test.sh

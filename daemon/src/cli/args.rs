@@ -378,7 +378,7 @@ pub enum EndpointVerb {
         #[arg(value_parser = crate::cli::args::resource_name, short, long)]
         name: Option<String>,
         /// key (default), token (short-lived tokens from get-credentials), oidc (identity-provider
-        /// JWTs, per [oidc] in the config; the subject needs a role), or none (needs
+        /// JWTs, per the config's oidc table; the subject needs a role), or none (needs
         /// allow_unauthenticated = true in the endpoint file).
         #[arg(long, value_parser = ["key", "token", "oidc", "none"])]
         auth_mode: Option<String>,
