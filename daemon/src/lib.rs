@@ -18,6 +18,7 @@ pub mod demo;
 pub mod deploy;
 pub mod devcert;
 pub mod error;
+pub mod fuzz;
 pub mod listen;
 pub mod manage;
 pub mod metrics;

@@ -61,6 +61,14 @@ impl OidcVerifier {
     /// Reads the JWKS file named in `[oidc]`. Keys without a `kid`, or of a type other than
     /// RSA or EC, are skipped (and logged); a file with no usable key is an error.
     pub fn load(settings: &OidcSection) -> Result<OidcVerifier, OidcError> {
+        Self::check_settings(settings)?;
+        let path = &settings.jwks_file;
+        let text = std::fs::read_to_string(Path::new(path))
+            .map_err(|e| OidcError::Jwks { path: path.clone(), reason: e.to_string() })?;
+        Self::from_jwks(settings, &text)
+    }
+
+    fn check_settings(settings: &OidcSection) -> Result<(), OidcError> {
         for (key, value) in [
             ("issuer", &settings.issuer),
             ("audience", &settings.audience),
@@ -70,11 +78,19 @@ impl OidcVerifier {
                 return Err(OidcError::Missing { key });
             }
         }
+        Ok(())
+    }
+
+    /// [`OidcVerifier::load`] with the JWKS file's text already read (`settings.jwks_file` only
+    /// names it in messages). Errors: [`OidcError::Missing`] for an unset issuer, audience or
+    /// jwks_file; [`OidcError::Jwks`] for text that is not a JWKS, a key that does not decode,
+    /// or no usable key. The fuzz targets feed it arbitrary text (`crate::fuzz::jwks`).
+    pub fn from_jwks(settings: &OidcSection, text: &str) -> Result<OidcVerifier, OidcError> {
+        Self::check_settings(settings)?;
         let path = settings.jwks_file.clone();
         let fail = |reason: String| OidcError::Jwks { path: path.clone(), reason };
-        let text = std::fs::read_to_string(Path::new(&path)).map_err(|e| fail(e.to_string()))?;
-        let set: JwkSet = serde_json::from_str(&text)
-            .map_err(|e| fail(format!("not a JSON Web Key Set: {e}")))?;
+        let set: JwkSet =
+            serde_json::from_str(text).map_err(|e| fail(format!("not a JSON Web Key Set: {e}")))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else {

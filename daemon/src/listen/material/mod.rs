@@ -132,16 +132,44 @@ pub fn load(
     let name = names::parse(cname)
         .map_err(|reason| TlsError::BadCname { cname: cname.to_string(), reason })?;
     let cert_bytes = read(cert_pem)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_bytes)
+    let key_bytes = read(key_pem)?;
+    check(cert_pem, &cert_bytes, key_pem, &key_bytes, cname, &name, provider)
+}
+
+/// [`load`] on file contents already read: `cert_bytes` is the PEM of `cert_pem`, `key_bytes`
+/// the PEM of `key_pem` (the paths only name the files in messages). Every [`TlsError`] but
+/// `Read` can come back. The fuzz targets feed it arbitrary bytes (`crate::fuzz::tls_pem`).
+pub fn from_pem(
+    cert_pem: &Path,
+    cert_bytes: &[u8],
+    key_pem: &Path,
+    key_bytes: &[u8],
+    cname: &str,
+    provider: &CryptoProvider,
+) -> Result<TlsMaterial, TlsError> {
+    let name = names::parse(cname)
+        .map_err(|reason| TlsError::BadCname { cname: cname.to_string(), reason })?;
+    check(cert_pem, cert_bytes, key_pem, key_bytes, cname, &name, provider)
+}
+
+fn check(
+    cert_pem: &Path,
+    cert_bytes: &[u8],
+    key_pem: &Path,
+    key_bytes: &[u8],
+    cname: &str,
+    name: &ServerName<'static>,
+    provider: &CryptoProvider,
+) -> Result<TlsMaterial, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::BadCertificate { path: cert_pem.into(), reason: e.to_string() })?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate { path: cert_pem.into() });
     }
-    let key_bytes = read(key_pem)?;
-    let signing = key::load(key_pem, &key_bytes, provider)?;
+    let signing = key::load(key_pem, key_bytes, provider)?;
     let chain::Ordered { chain, top } = chain::order(cert_pem, key_pem, certs, &signing)?;
-    let mut summary = check_leaf(cert_pem, &chain[0], cname, &name)?;
+    let mut summary = check_leaf(cert_pem, &chain[0], cname, name)?;
     check_chain_order(cert_pem, &chain);
     summary.chain_length = chain.len();
     summary.cert_pem = cert_pem.to_path_buf();
