@@ -16,10 +16,14 @@ pub struct AppState {
     /// The configuration in force: swapped whole by a reload (SPEC §7). Listener addresses,
     /// the state dir and the control socket keep their start values until a restart.
     settings: RwLock<Arc<Settings>>,
+    /// The sled store: models, endpoints, deployments, sealed keys, roles.
     pub store: Arc<Store>,
+    /// The HAL's backends (CPU, GPU, FPGA), probed once at start.
     pub backends: Backends,
     /// `network.allowed_networks`, parsed; swapped with the settings.
     allowed_networks: RwLock<Arc<Vec<ipnet::IpNet>>>,
+    /// `network.trusted_proxies`, parsed; swapped with the settings.
+    trusted_proxies: RwLock<Arc<Vec<ipnet::IpNet>>>,
     /// Set by `systemctl stop` or `edgeserve drain`: readiness answers 503 while requests are
     /// still served, so load balancers move away (SPEC §7).
     draining: std::sync::atomic::AtomicBool,
@@ -50,9 +54,13 @@ pub struct AppState {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bound {
+    /// Addresses the TLS listeners are bound to.
     pub tls: Vec<SocketAddr>,
+    /// Addresses the plain listeners are bound to.
     pub plain: Vec<SocketAddr>,
+    /// The port scoring URIs use for TLS endpoints (the first TLS listener's).
     pub tls_port: Option<u16>,
+    /// The port scoring URIs use for plain endpoints.
     pub plain_port: Option<u16>,
     /// The metrics listener (`http://ADDR/metrics`).
     pub metrics: Option<SocketAddr>,
@@ -66,7 +74,8 @@ impl AppState {
         backends: Backends,
         table: RoutingTable,
     ) -> AppState {
-        let allowed_networks = Arc::new(parse_networks(&settings));
+        let allowed_networks = Arc::new(parse_networks(&settings.network.allowed_networks));
+        let trusted_proxies = Arc::new(parse_networks(&settings.network.trusted_proxies));
         let auth_limiter =
             crate::auth::limit::AuthFailureLimiter::new(settings.limits.auth_failures_per_minute);
         let rbac = crate::auth::rbac::RbacSnapshot::builtin(&settings.daemon.admin_group);
@@ -78,6 +87,7 @@ impl AppState {
             store,
             backends,
             allowed_networks: RwLock::new(allowed_networks),
+            trusted_proxies: RwLock::new(trusted_proxies),
             draining: Default::default(),
             config_source: OnceLock::new(),
             last_reload: Default::default(),
@@ -100,10 +110,15 @@ impl AppState {
 
     /// Swaps in reloaded settings for requests that start from now on.
     pub fn set_settings(&self, settings: Settings) {
-        let networks = Arc::new(parse_networks(&settings));
-        match self.allowed_networks.write() {
-            Ok(mut n) => *n = networks,
-            Err(poisoned) => *poisoned.into_inner() = networks,
+        for (lock, nets) in [
+            (&self.allowed_networks, &settings.network.allowed_networks),
+            (&self.trusted_proxies, &settings.network.trusted_proxies),
+        ] {
+            let parsed = Arc::new(parse_networks(nets));
+            match lock.write() {
+                Ok(mut n) => *n = parsed,
+                Err(poisoned) => *poisoned.into_inner() = parsed,
+            }
         }
         let settings = Arc::new(settings);
         match self.settings.write() {
@@ -128,6 +143,14 @@ impl AppState {
     /// Where the config came from, if recorded.
     pub fn config_source(&self) -> Option<&crate::reconcile::ConfigSource> {
         self.config_source.get()
+    }
+
+    /// `network.trusted_proxies` in force.
+    pub fn trusted_proxies(&self) -> Arc<Vec<ipnet::IpNet>> {
+        match self.trusted_proxies.read() {
+            Ok(n) => n.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Whether the daemon is draining (readiness 503, SPEC §7).
@@ -262,7 +285,7 @@ impl AppState {
     }
 }
 
-/// `network.allowed_networks` parsed (validation has refused bad entries already).
-fn parse_networks(settings: &Settings) -> Vec<ipnet::IpNet> {
-    settings.network.allowed_networks.iter().filter_map(|n| n.parse().ok()).collect()
+/// CIDRs parsed (validation has refused bad entries already).
+fn parse_networks(nets: &[String]) -> Vec<ipnet::IpNet> {
+    nets.iter().filter_map(|n| n.parse().ok()).collect()
 }

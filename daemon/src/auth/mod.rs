@@ -1,10 +1,12 @@
 //! Who is calling and what they may do: the one authentication gate of the data plane
-//! (`gate`), credentials per auth mode (`keys`, `token`), failure limiting (`limit`).
+//! (`gate`), credentials per auth mode (`keys`, `token`), failure limiting (`limit`), the client
+//! behind a trusted load balancer (`proxy`).
 
 pub mod gate;
 pub mod keys;
 pub mod limit;
 pub mod oidc;
+pub mod proxy;
 pub mod rbac;
 pub mod token;
 
@@ -19,6 +21,7 @@ pub use token::TokenVerifier;
 /// The identity a request was authenticated as (SPEC §4's names), for logs and roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
+    /// An endpoint key, by slot (never the key itself).
     Key(KeySlot),
     /// A token of this endpoint (token mode).
     Token(String),
@@ -50,10 +53,13 @@ impl Identity {
 /// The credentials an endpoint accepts: one auth mode, never two (SPEC §4).
 #[derive(Debug, Clone)]
 pub enum Credentials {
+    /// Key mode: the digests of the primary and secondary keys.
     Keys(KeyDigests),
+    /// Token mode: the verifier of the endpoint's HS256 tokens.
     Token(Box<TokenVerifier>),
     /// JWTs of the identity provider (`[oidc]`), whose subject needs a role to score.
     Oidc,
+    /// No credential needed (`auth_mode = "none"` with `allow_unauthenticated = true`).
     None,
 }
 

@@ -23,14 +23,19 @@ pub enum ConfigError {
         "cannot read config file {path}: {source} (write one with `edgeserved \
          --print-default-config > {path}` and edit it)"
     )]
+    /// The config file named with `--config` cannot be read (a missing default file is not an
+    /// error: every key has a default).
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     #[error("config {origin}: {message}")]
+    /// The TOML does not parse, or a key is unknown or of the wrong type; `origin` is the file
+    /// (or the `EDGESERVE_*` variable) and `message` the parser's, with the key.
     Parse { origin: String, message: String },
     #[error("config key {key}: {reason}")]
+    /// A value parses but is not allowed; `key` is its full name (`limits.max_body_bytes`).
     Invalid { key: String, reason: String },
 }
 
@@ -38,21 +43,33 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// `[daemon]`.
     pub daemon: DaemonSection,
+    /// `[tls]`.
     pub tls: TlsSection,
+    /// `[plain]`.
     pub plain: PlainSection,
+    /// `[metrics]`.
     pub metrics: MetricsSection,
+    /// `[network]`.
     pub network: NetworkSection,
+    /// `[auth]`.
     pub auth: AuthSection,
+    /// `[oidc]`.
     pub oidc: OidcSection,
+    /// `[limits]`.
     pub limits: LimitsSection,
     #[serde(rename = "model")]
+    /// `[[model]]` blocks: model versions reconciled with the store at start and on reload.
     pub models: Vec<ModelDecl>,
     #[serde(rename = "endpoint")]
+    /// `[[endpoint]]` blocks.
     pub endpoints: Vec<EndpointDecl>,
     #[serde(rename = "deployment")]
+    /// `[[deployment]]` blocks.
     pub deployments: Vec<DeploymentDecl>,
     #[serde(rename = "role_assignment")]
+    /// `[[role_assignment]]` blocks.
     pub role_assignments: Vec<RoleAssignmentDecl>,
 }
 
@@ -60,12 +77,17 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonSection {
+    /// Folder of the store (`store/`), the model repository (`models/`) and caches.
     pub state_dir: PathBuf,
+    /// Unix socket of the control plane, which the `edgeserve` CLI connects to.
     pub control_socket: PathBuf,
+    /// Group whose members (and root) are Owner on the control plane.
     pub admin_group: String,
     /// The control socket's file mode, an octal string (SPEC §1): "0660" lets root and
     /// `admin_group` connect; "0666" lets any local user connect and roles decide (SPEC §4).
     pub control_socket_mode: String,
+    /// Board profile whose config defaults apply beneath the file: a bsp profile name, or
+    /// `auto` to detect it.
     pub board: String,
     /// The master key file; empty means the systemd credential `master.key` in
     /// `$CREDENTIALS_DIRECTORY`, else `/etc/edgeserve/master.key`. See [`Self::master_key_path`].
@@ -124,10 +146,15 @@ impl Default for DaemonSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsSection {
+    /// Addresses (`IP:port`) of the TLS scoring listener; empty turns it off.
     pub listen: Vec<String>,
+    /// Certificate chain (PEM), leaf first or in any order (served leaf first).
     pub cert_pem: PathBuf,
+    /// The leaf certificate's private key (PEM, not encrypted).
     pub key_pem: PathBuf,
+    /// The name (or IP address) clients use: one of the leaf's SANs; used in scoring URIs.
     pub cname: String,
+    /// CA file (PEM) client certificates must chain to; empty: no client certificates (no mTLS).
     pub client_ca_pem: String,
 }
 
@@ -147,6 +174,7 @@ impl Default for TlsSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlainSection {
+    /// Addresses (`IP:port`) of the plain HTTP scoring listener; empty turns it off.
     pub listen: Vec<String>,
 }
 
@@ -160,6 +188,7 @@ impl Default for PlainSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
+    /// Address (`IP:port`) serving `GET /metrics` in Prometheus text format.
     pub listen: String,
 }
 
@@ -173,7 +202,10 @@ impl Default for MetricsSection {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSection {
+    /// CIDRs that may score endpoints with `public_network_access = "disabled"`.
     pub allowed_networks: Vec<String>,
+    /// CIDRs of load balancers whose `X-Forwarded-For` names the client (see `auth::proxy`).
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[auth]`: credentials the daemon issues (SPEC §4).
@@ -194,11 +226,15 @@ impl Default for AuthSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OidcSection {
+    /// Expected `iss` claim; required when an endpoint uses `auth_mode = "oidc"`.
     pub issuer: String,
+    /// Expected `aud` claim.
     pub audience: String,
     /// RFC 7517 JSON Web Key Set file; re-read on reload.
     pub jwks_file: String,
+    /// Accepted signature algorithms: `RS256`, `ES256` (others are ignored).
     pub algorithms: Vec<String>,
+    /// Tolerance on `exp` and `nbf`, in seconds.
     pub clock_skew_s: u64,
 }
 
@@ -218,44 +254,52 @@ impl Default for OidcSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
+    /// Largest request body, in bytes; larger ones get 413.
     pub max_body_bytes: u64,
+    /// Time a connection has for its TLS handshake and request headers, in milliseconds.
     pub header_timeout_ms: u64,
+    /// Time to receive a body (else 408) and to compute (else 503), in milliseconds.
     pub request_timeout_ms: u64,
-    pub max_connections: u64,
-    pub auth_failures_per_minute: u64,
     /// A connection with no request in flight this long is closed (milliseconds).
     pub idle_timeout_ms: u64,
-    /// On stop or `edgeserve drain`: how long readiness answers 503 while requests are still
+    /// Open connections per listener; further ones are closed at once.
+    pub max_connections: u64,
     /// Open connections on the control socket; further ones are closed at once.
     pub max_control_connections: u64,
+    /// Failed authentications per peer address and minute before 429 with `Retry-After`.
+    pub auth_failures_per_minute: u64,
+    /// On stop or `edgeserve drain`: how long readiness answers 503 while requests are still
     /// served, so a load balancer's health check moves traffic away first (milliseconds).
     pub drain_grace_ms: u64,
-}
-
     /// Most bytes of refused request bodies one connection gets read and discarded, so that an
     /// answer decided before the body is read reaches the client (SPEC §5).
     pub early_answer_drain_bytes: u64,
+}
+
 impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {
             max_body_bytes: 67_108_864,
             header_timeout_ms: 5_000,
             request_timeout_ms: 30_000,
-            max_connections: 4_096,
-            auth_failures_per_minute: 30,
             idle_timeout_ms: 60_000,
-            drain_grace_ms: 5_000,
+            max_connections: 4_096,
             max_control_connections: 64,
+            auth_failures_per_minute: 30,
+            drain_grace_ms: 5_000,
+            early_answer_drain_bytes: 8_388_608,
         }
     }
-            early_answer_drain_bytes: 8_388_608,
 }
 
 /// Listener addresses, parsed and checked by [`Settings::validate`].
 #[derive(Debug, Clone)]
 pub struct ListenAddrs {
+    /// `tls.listen`, parsed.
     pub tls: Vec<SocketAddr>,
+    /// `plain.listen`, parsed.
     pub plain: Vec<SocketAddr>,
+    /// `metrics.listen`, parsed.
     pub metrics: SocketAddr,
 }
 

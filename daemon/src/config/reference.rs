@@ -61,11 +61,17 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         name: "network",
-        about: "peers allowed on endpoints closed to public networks",
-        keys: &[(
-            "allowed_networks",
-            "CIDRs that may score endpoints with public_network_access = \"disabled\".",
-        )],
+        about: "peers allowed on endpoints closed to public networks, and trusted balancers",
+        keys: &[
+            (
+                "allowed_networks",
+                "CIDRs that may score endpoints with public_network_access = \"disabled\".",
+            ),
+            (
+                "trusted_proxies",
+                "CIDRs of load balancers whose X-Forwarded-For names the client (network checks, limits, logs).",
+            ),
+        ],
     },
     Section {
         name: "auth",
@@ -90,18 +96,18 @@ const SECTIONS: &[Section] = &[
             ("max_body_bytes", "Largest request body; larger ones get 413."),
             ("header_timeout_ms", "Time a connection has for its TLS handshake and its request headers."),
             ("request_timeout_ms", "Time to receive a body (else 408) and to compute (else 503 Timeout)."),
+            ("idle_timeout_ms", "A connection with no request in flight this long is closed (HTTP/1.1 also waits at most header_timeout_ms for its next request)."),
             ("max_connections", "Open connections per listener; further connections are closed at once."),
+            ("max_control_connections", "Open connections on the control socket; further connections are closed at once."),
             ("auth_failures_per_minute", "Failed authentications per peer address before 429 with Retry-After."),
             ("drain_grace_ms", "On stop: readiness answers 503 this long while requests are still served, so a load balancer moves away."),
+            ("early_answer_drain_bytes", "Most bytes of refused request bodies a connection gets read and discarded so a 401/403/413/415 reaches the client; 0 turns draining off."),
         ],
     },
 ];
-            ("idle_timeout_ms", "A connection with no request in flight this long is closed (HTTP/1.1 also waits at most header_timeout_ms for its next request)."),
 
-            ("max_control_connections", "Open connections on the control socket; further connections are closed at once."),
 /// A repeatable `[[declaration]]`, shown as a commented example made from `example` (its
 /// required keys; the struct's defaults fill in the rest).
-            ("early_answer_drain_bytes", "Most bytes of refused request bodies a connection gets read and discarded so a 401/403/413/415 reaches the client; 0 turns draining off."),
 struct Declaration {
     name: &'static str,
     about: &'static str,

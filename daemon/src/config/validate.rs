@@ -45,10 +45,14 @@ pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
     let plain = s.plain.listen.iter().map(|v| addr("plain.listen", v)).collect::<Result<_, _>>()?;
     let metrics = addr("metrics.listen", &s.metrics.listen)?;
     crate::listen::material::names::parse(&s.tls.cname).map_err(|r| invalid("tls.cname", r))?;
-    for net in &s.network.allowed_networks {
-        net.parse::<ipnet::IpNet>().map_err(|_| {
-            invalid("network.allowed_networks", format!("\"{net}\" is not a CIDR like 10.0.0.0/8"))
-        })?;
+    for (key, nets) in [
+        ("network.allowed_networks", &s.network.allowed_networks),
+        ("network.trusted_proxies", &s.network.trusted_proxies),
+    ] {
+        for net in nets {
+            net.parse::<ipnet::IpNet>()
+                .map_err(|_| invalid(key, format!("\"{net}\" is not a CIDR like 10.0.0.0/8")))?;
+        }
     }
     if !(1..=86_400).contains(&s.auth.token_lifetime_s) {
         return Err(invalid("auth.token_lifetime_s", "must be from 1 to 86400 seconds"));
@@ -76,12 +80,12 @@ pub(super) fn settings(s: &Settings) -> Result<ListenAddrs, ConfigError> {
     positive("limits.header_timeout_ms", s.limits.header_timeout_ms)?;
     positive("limits.request_timeout_ms", s.limits.request_timeout_ms)?;
     positive("limits.max_connections", s.limits.max_connections)?;
+    positive("limits.idle_timeout_ms", s.limits.idle_timeout_ms)?;
+    positive("limits.max_control_connections", s.limits.max_control_connections)?;
     positive("limits.auth_failures_per_minute", s.limits.auth_failures_per_minute)?;
     declarations(s)?;
     Ok(ListenAddrs { tls, plain, metrics })
 }
-    positive("limits.idle_timeout_ms", s.limits.idle_timeout_ms)?;
-    positive("limits.max_control_connections", s.limits.max_control_connections)?;
 
 fn declarations(s: &Settings) -> Result<(), ConfigError> {
     let mut models = BTreeSet::new();

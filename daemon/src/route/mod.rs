@@ -23,7 +23,9 @@ pub use context::{request_context, PeerAddr, RequestId};
 /// What a listener's handlers know: the daemon's state and which transport they serve.
 #[derive(Clone)]
 pub struct Listener {
+    /// The daemon's shared state.
     pub app: Arc<AppState>,
+    /// The transport this listener serves (TLS or plain); endpoints of the other answer 404.
     pub transport: Transport,
 }
 
@@ -46,7 +48,26 @@ pub fn router(app: Arc<AppState>, transport: Transport) -> Router {
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
         .layer(axum::middleware::from_fn(context::request_context))
-        .layer(axum::middleware::from_fn_with_state(drain_app, close_while_draining))
+        .layer(axum::middleware::from_fn_with_state(drain_app.clone(), close_while_draining))
+        .layer(axum::middleware::from_fn_with_state(drain_app, client_behind_proxy))
+}
+
+/// Replaces the connection's peer by the client a trusted load balancer names
+/// (`auth::proxy`), before anything judges or logs the peer.
+async fn client_behind_proxy(
+    axum::extract::State(app): axum::extract::State<Arc<AppState>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(peer) = req.extensions().get::<PeerAddr>().cloned() {
+        let trusted = app.trusted_proxies();
+        let client = crate::auth::proxy::client_addr(&trusted, peer.addr.ip(), req.headers());
+        if client != peer.addr.ip() {
+            let addr = std::net::SocketAddr::new(client, 0);
+            req.extensions_mut().insert(PeerAddr { addr, cert_cn: peer.cert_cn });
+        }
+    }
+    next.run(req).await
 }
 
 /// While the daemon drains (SPEC §7), HTTP/1.1 answers carry `Connection: close`, so clients

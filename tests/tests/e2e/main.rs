@@ -28,6 +28,7 @@ mod operator_ux;
 mod packaging;
 mod rbac;
 mod reconcile;
+mod proxy;
 mod reference;
 mod restart;
 mod scoring;
