@@ -96,5 +96,7 @@ pub fn install(
     };
     let key_path = write("key.pem", &key, 0o600)?;
     let cert_path = write("cert.pem", &cert, 0o644)?;
+    // The renames, durable before `tls set` is acknowledged (a power cut could undo them).
+    crate::store::sync_dir(dir)?;
     Ok((cert_path, key_path))
 }

@@ -298,16 +298,10 @@ pub async fn delete(app: &AppState, name: &str) -> Result<(), ManageError> {
     if app.store.endpoint(name)?.is_none() {
         return Err(super::endpoint_missing(app, name));
     }
-    app.store.delete_endpoint(name)?;
+    // Its role assignments go with it, in the same store transaction: a later endpoint of the
+    // same name starts with none, even after a crash in the middle of the delete.
+    let removed = app.store.delete_endpoint(name)?;
     publish(app, name, None);
-    // Its role assignments go with it: a later endpoint of the same name starts with none.
-    let scope = format!("/endpoints/{name}");
-    let mut removed = 0;
-    for a in app.store.role_assignments()?.into_iter().filter(|a| a.scope == scope) {
-        if app.store.delete_role_assignment(&a.id)? {
-            removed += 1;
-        }
-    }
     if removed > 0 {
         app.reload_rbac()?;
     }

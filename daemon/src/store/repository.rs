@@ -58,21 +58,39 @@ impl ModelRepository {
         let parent = self.root.join(name);
         std::fs::create_dir_all(&parent)
             .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+        // The folders leading to NAME/ are durable before anything names them.
+        for dir in [self.root.parent(), Some(self.root.as_path())].into_iter().flatten() {
+            super::sync_dir(dir)
+                .map_err(|e| fail(format!("cannot sync {}: {e}", dir.display())))?;
+        }
         let staging = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempdir_in(&parent)
             .map_err(|e| fail(format!("cannot stage in {}: {e}", parent.display())))?;
+        let mut staged_dirs = vec![staging.path().to_path_buf()];
         for f in files {
             let target = staging.path().join(&f.name);
             if let Some(dir) = target.parent() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+                let mut d = dir;
+                while d != staging.path() && !staged_dirs.iter().any(|s| s == d) {
+                    staged_dirs.push(d.to_path_buf());
+                    d = d.parent().unwrap_or(staging.path());
+                }
             }
             std::fs::copy(&f.source, &target)
                 .map_err(|e| fail(format!("cannot copy {}: {e}", f.source.display())))?;
             std::fs::File::open(&target)
                 .and_then(|file| file.sync_all())
                 .map_err(|e| fail(format!("cannot sync {}: {e}", f.name.display())))?;
+        }
+        // Every folder of the staged copy, deepest first, so the rename below publishes a
+        // complete tree even across a power cut.
+        staged_dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for dir in &staged_dirs {
+            super::sync_dir(dir)
+                .map_err(|e| fail(format!("cannot sync {}: {e}", dir.display())))?;
         }
         if dest.exists() {
             std::fs::remove_dir_all(&dest)
@@ -81,6 +99,9 @@ impl ModelRepository {
         let staged = staging.keep();
         std::fs::rename(&staged, &dest)
             .map_err(|e| fail(format!("cannot move model into {}: {e}", dest.display())))?;
+        // The rename itself, durable before the store records the version.
+        super::sync_dir(&parent)
+            .map_err(|e| fail(format!("cannot sync {}: {e}", parent.display())))?;
         let stored: Vec<ArtifactFile> = files
             .iter()
             .map(|f| ArtifactFile { name: f.name.clone(), source: dest.join(&f.name) })
@@ -93,7 +114,10 @@ impl ModelRepository {
     pub fn remove(&self, name: &str, version: &str) -> Result<(), StoreError> {
         let dir = self.root.join(name).join(version);
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let _ = super::sync_dir(&self.root.join(name));
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::Repository(format!("cannot remove {}: {e}", dir.display()))),
         }

@@ -1,5 +1,5 @@
 //! Durable custom role definitions and role assignments (SPEC §4): one JSON record per key in
-//! their own sled trees, each write flushed before it returns.
+//! their own sled trees, each write durable before it returns.
 
 use super::{decode, encode, write_err, Store, StoreError};
 use crate::auth::rbac::{RoleAssignment, RoleDefinition};
@@ -18,13 +18,13 @@ impl Store {
     /// Writes (creates or replaces) a custom role definition.
     pub fn put_role_definition(&self, role: &RoleDefinition) -> Result<(), StoreError> {
         self.role_definitions.insert(role.name.as_bytes(), encode(role)?).map_err(write_err)?;
-        self.flush()
+        self.durable()
     }
 
     /// Removes a custom role definition; false if there was none of that name.
     pub fn delete_role_definition(&self, name: &str) -> Result<bool, StoreError> {
         let old = self.role_definitions.remove(name.as_bytes()).map_err(write_err)?;
-        self.flush()?;
+        self.durable()?;
         Ok(old.is_some())
     }
 
@@ -38,13 +38,13 @@ impl Store {
         self.role_assignments
             .insert(assignment.id.as_bytes(), encode(assignment)?)
             .map_err(write_err)?;
-        self.flush()
+        self.durable()
     }
 
     /// Removes a role assignment; false if there was none with that id.
     pub fn delete_role_assignment(&self, id: &str) -> Result<bool, StoreError> {
         let old = self.role_assignments.remove(id.as_bytes()).map_err(write_err)?;
-        self.flush()?;
+        self.durable()?;
         Ok(old.is_some())
     }
 

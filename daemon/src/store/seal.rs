@@ -120,6 +120,10 @@ fn create_key(path: &Path) -> Result<Vec<u8>, StoreError> {
         .open(path)
         .map_err(|e| fail(format!("cannot create it: {e}")))?;
     file.write_all(&key).and_then(|_| file.sync_all()).map_err(|e| fail(e.to_string()))?;
+    // Its name too: a store sealed with a key that a power cut then took away opens no more.
+    if let Some(dir) = path.parent() {
+        super::sync_dir(dir).map_err(|e| fail(format!("cannot sync its folder: {e}")))?;
+    }
     tracing::info!(path = %path.display(), "created a new master key");
     Ok(key.to_vec())
 }

@@ -11,6 +11,7 @@ mod clients;
 mod config_errors;
 mod config_reference;
 mod control;
+mod durability;
 mod early_answers;
 mod exporter_parity;
 mod exporters;
