@@ -290,6 +290,7 @@ pub async fn run(
         }
         Ok(Ok(Ok(outputs))) => {
             deployment.count_request();
+            deployment.record_outcome(false);
             Ok(outputs)
         }
     }
@@ -298,7 +299,6 @@ pub async fn run(
 /// A 200 JSON response.
 pub fn json_ok(body: serde_json::Value) -> Response {
     let mut r = axum::response::IntoResponse::into_response(axum::Json(body));
-            deployment.record_outcome(false);
     *r.status_mut() = StatusCode::OK;
     r
 }
