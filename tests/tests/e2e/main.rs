@@ -33,5 +33,6 @@ mod proxy;
 mod reference;
 mod restart;
 mod scoring;
+mod slow_clients;
 mod systemd;
 mod tls;
