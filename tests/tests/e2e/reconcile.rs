@@ -117,6 +117,40 @@ scope = "/endpoints/extra"
     let report = h.reload();
     assert_eq!((report["ok"].as_bool(), applied(&report).len()), (Some(true), 0), "{report}");
 
+    // Blue/green by file: a second deployment takes half the traffic, then goes again (its
+    // traffic moves back before it is deleted); an endpoint setting changes.
+    let before = std::fs::read_to_string(&h.config_path).unwrap();
+    h.edit_config(|c| {
+        c.replacen("traffic = { blue = 100 }", "traffic = { blue = 50, green = 50 }", 1)
+            + "[[deployment]]\nname = \"green\"\nendpoint = \"line\"\nmodel = \"mlp:1\"\n"
+    });
+    let report = h.reload();
+    assert_eq!(report["ok"], true, "{report}");
+    let line = h.cli_json(&["endpoint", "show", "-n", "line"]);
+    assert_eq!(line["traffic"], json!({"blue": 50, "green": 50}), "{line}");
+    std::fs::write(
+        &h.config_path,
+        before.replacen(
+            "traffic = { blue = 100 }",
+            "traffic = { blue = 100 }\npublic_network_access = \"disabled\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let report = h.reload();
+    assert_eq!(report["ok"], true, "{report}");
+    let done = applied(&report);
+    assert!(done.iter().any(|d| d.starts_with("delete deployment line/green")), "{done:?}");
+    let line = h.cli_json(&["endpoint", "show", "-n", "line"]);
+    assert_eq!(line["traffic"], json!({"blue": 100}), "{line}");
+    assert_eq!(line["publicNetworkAccess"], "disabled", "{line}");
+    assert_eq!(score(&h, "line", &key).await, 403, "127.0.0.1 is not in allowed_networks");
+    let deployments = h.cli_json(&["deployment", "list", "-e", "line"]);
+    assert_eq!(names(&deployments), ["blue"]);
+    h.edit_config(|c| c.replace("public_network_access = \"disabled\"\n", ""));
+    assert_eq!(h.reload()["ok"], true);
+    assert_eq!(score(&h, "line", &key).await, 200);
+
     // Remove them again: the declared ones go, the CLI-made ones stay.
     h.edit_config(|c| c[..c.find("\n[[model]]\nname = \"cnn\"").unwrap()].to_string());
     let report = h.reload();
