@@ -22,27 +22,36 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 #[non_exhaustive]
 pub enum DaemonError {
     #[error(transparent)]
+    /// The config file or an override is refused.
     Config(#[from] ConfigError),
     // Not `#[from]`: the message already carries the cause, so it is no `source()` to print again.
     #[error("TLS: {0}")]
+    /// The TLS certificate, key or cname is refused.
     Tls(TlsError),
     #[error(transparent)]
+    /// The store or the master key cannot be opened.
     Store(#[from] StoreError),
     #[error("declarations in the config: {0}")]
+    /// The config's `[[model]]`/`[[endpoint]]`/... declarations contradict each other or the store.
     Plan(crate::reconcile::PlanError),
     #[error("declarations in the config could not be applied: {}", .0.join("; "))]
+    /// Declarations that could not be applied at start, one message each.
     Declared(Vec<String>),
     #[error(transparent)]
+    /// The control socket cannot be created.
     Control(#[from] crate::control::ControlSocketError),
     #[error("cannot create {path}: {source}")]
+    /// `daemon.state_dir` (or a folder in it) cannot be created.
     StateDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     #[error(transparent)]
+    /// A listener address cannot be bound (in use, not local, no permission).
     Bind(#[from] listen::BindError),
     #[error(transparent)]
+    /// `[oidc]` is incomplete or its JWKS file is unusable while an endpoint needs it.
     Oidc(#[from] crate::auth::oidc::OidcError),
 }
 
@@ -132,11 +141,13 @@ pub async fn check_plan(
     config_path: Option<&std::path::Path>,
     base_dir: &std::path::Path,
 ) -> Result<String, DaemonError> {
-    let config = config_path
-        .map(std::path::absolute)
-        .transpose()
-        .map_err(|e| DaemonError::Declared(vec![format!("config path: {e}")]))?
-        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
+    let text = match config_path {
+        Some(path) => std::fs::read_to_string(path).map_err(|source| {
+            DaemonError::Config(ConfigError::Read { path: path.to_path_buf(), source })
+        })?,
+        None => std::fs::read_to_string(crate::config::DEFAULT_CONFIG_PATH).unwrap_or_default(),
+    };
+    let base_dir_abs = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
     let client = crate::control::ControlClient::new(
         &settings.daemon.control_socket,
         Duration::from_secs(60),
@@ -145,7 +156,7 @@ pub async fn check_plan(
         .call(
             axum::http::Method::POST,
             "/config/plan",
-            Some(&serde_json::json!({ "config": config })),
+            Some(&serde_json::json!({ "toml": text, "base_dir": base_dir_abs })),
         )
         .await;
     match asked {

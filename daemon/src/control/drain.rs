@@ -49,12 +49,16 @@ pub async fn drain(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
-    /// The config file to compare with the store (absolute path on the box).
-    config: PathBuf,
+    /// The config file's text (sent, not named: the daemon's user may not read a file being
+    /// checked before it is installed, e.g. Ansible's `validate` copy).
+    toml: String,
+    /// The folder relative paths in it are read from (where the file will be installed).
+    base_dir: PathBuf,
 }
 
-/// `POST /config/plan`: the changes reloading `config` would make, without making them. It
-/// reads a file named by the caller, so it needs `models/write` and `roles/write` at `/`.
+/// `POST /config/plan`: the changes reloading this config would make, without making them
+/// (the daemon's own `EDGESERVE_*` overrides apply, as on reload). It reads files the config
+/// names (models, key files), so it needs `models/write` and `roles/write` at `/`.
 pub async fn plan(
     State(app): State<Arc<AppState>>,
     caller: Caller,
@@ -63,16 +67,16 @@ pub async fn plan(
     caller.authorize(&app, Action::ModelsWrite, Scope::Root)?;
     caller.authorize(&app, Action::RolesWrite, Scope::Root)?;
     let req: PlanRequest = super::json_body(body).await?;
-    if !req.config.is_absolute() {
+    if !req.base_dir.is_absolute() {
         return Err(ApiError::invalid_input(format!(
-            "config {} must be an absolute path",
-            req.config.display()
+            "base_dir {} must be an absolute path",
+            req.base_dir.display()
         )));
     }
-    let settings = crate::config::load(Some(&req.config))
+    let settings = crate::config::load_from_str(&req.toml, "the config to plan")
         .map_err(|e| ApiError::invalid_input(e.to_string()))?;
     settings.validate().map_err(|e| ApiError::invalid_input(e.to_string()))?;
-    let base_dir = req.config.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+    let base_dir = req.base_dir;
     let store = app.store.clone();
     let backends = app.backends.clone();
     let failed = crate::reconcile::failed_deployments(&app);
