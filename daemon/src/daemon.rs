@@ -43,7 +43,9 @@ pub enum DaemonError {
     #[error("cannot create {path}: {source}")]
     /// `daemon.state_dir` (or a folder in it) cannot be created.
     StateDir {
+        /// The folder.
         path: PathBuf,
+        /// The create's error.
         #[source]
         source: std::io::Error,
     },
@@ -309,6 +311,7 @@ pub async fn run(settings: Settings, options: RunOptions) -> Result<(), DaemonEr
     }
 
     tokio::spawn(reload_on_sighup(app.clone()));
+    crate::memory::spawn_trimmer();
     let mut stop = stop;
     wait_for_stop_signal(&mut stop).await;
     crate::systemd::notify_stopping();

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fuzz;
 pub mod listen;
 pub mod manage;
+pub mod memory;
 pub mod metrics;
 pub mod names;
 pub mod reconcile;
