@@ -12,16 +12,22 @@ use edgeserve_accel::{AccelError, ErrorKind};
 /// A failed request: status, machine-readable code, operator-readable message.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status answered.
     pub status: StatusCode,
+    /// Machine-readable code in the JSON body (`InvalidInput`, `EndpointNotFound`, ...).
     pub code: &'static str,
+    /// What went wrong and what to do, for the operator; never a secret.
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds) with 429 and 503.
     pub retry_after: Option<Duration>,
 }
 
 /// The parts of an error response the request-context layer turns into the JSON body.
 #[derive(Debug, Clone)]
 pub struct ErrorBody {
+    /// The error's machine-readable code.
     pub code: &'static str,
+    /// The error's message.
     pub message: String,
 }
 
@@ -94,6 +100,39 @@ impl ApiError {
             "UnsupportedMediaType",
             format!("content type {got} is not supported: send application/json"),
         )
+    }
+
+    /// 431: the request's headers are over the daemon's bound.
+    pub fn headers_too_large(size: usize, limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HeadersTooLarge",
+            format!(
+                "request headers are {size} bytes, over the limit of {limit} bytes: send shorter headers"
+            ),
+        )
+    }
+
+    /// An error response some layer made without an [`ErrorBody`] (an extractor's rejection,
+    /// say), with its text as the message and the code its status implies.
+    pub fn from_status(status: StatusCode, message: impl Into<String>) -> ApiError {
+        let code = match status {
+            StatusCode::BAD_REQUEST => "InvalidInput",
+            StatusCode::UNAUTHORIZED => "Unauthorized",
+            StatusCode::FORBIDDEN => "Forbidden",
+            StatusCode::NOT_FOUND => "NotFound",
+            StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+            StatusCode::REQUEST_TIMEOUT => "RequestTimeout",
+            StatusCode::CONFLICT => "Conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLarge",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "HeadersTooLarge",
+            StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+            StatusCode::SERVICE_UNAVAILABLE => "Unavailable",
+            s if s.is_server_error() => "InternalError",
+            _ => "InvalidInput",
+        };
+        ApiError::new(status, code, message)
     }
 
     /// 429: too many failed authentications from this peer.

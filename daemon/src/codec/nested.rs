@@ -69,6 +69,18 @@ pub fn leaves_to_data(leaves: &[&Value], dtype: DType) -> Result<TensorData, Str
             .map(|(i, v)| f(v).ok_or_else(|| format!("element {i} is {v}, expected {want}")))
             .collect()
     }
+    // A number beyond the dtype's range would otherwise become infinity and be scored.
+    fn finite<T>(
+        values: Vec<T>,
+        leaves: &[&Value],
+        infinite: impl Fn(&T) -> bool,
+        range: &str,
+    ) -> Result<Vec<T>, String> {
+        match values.iter().position(infinite) {
+            Some(i) => Err(format!("element {i} is {}, beyond the {range}", leaves[i])),
+            None => Ok(values),
+        }
+    }
     let int = |v: &Value| -> Option<i64> {
         v.as_i64().or_else(|| {
             v.as_f64()
@@ -77,7 +89,10 @@ pub fn leaves_to_data(leaves: &[&Value], dtype: DType) -> Result<TensorData, Str
         })
     };
     Ok(match dtype {
-        DType::F32 => TensorData::F32(each(leaves, |v| v.as_f64().map(|f| f as f32), "a number")?),
+        DType::F32 => {
+            let v = each(leaves, |v| v.as_f64().map(|f| f as f32), "a number")?;
+            TensorData::F32(finite(v, leaves, |x| x.is_infinite(), "f32 range (±3.4e38)")?)
+        }
         DType::F64 => TensorData::F64(each(leaves, Value::as_f64, "a number")?),
         DType::I64 => TensorData::I64(each(leaves, int, "an integer")?),
         DType::I32 => TensorData::I32(each(
@@ -96,7 +111,8 @@ pub fn leaves_to_data(leaves: &[&Value], dtype: DType) -> Result<TensorData, Str
             "true or false",
         )?),
         DType::F16 => {
-            TensorData::F16(each(leaves, |v| v.as_f64().map(half::f16::from_f64), "a number")?)
+            let v = each(leaves, |v| v.as_f64().map(half::f16::from_f64), "a number")?;
+            TensorData::F16(finite(v, leaves, |x| x.is_infinite(), "f16 range (±65504)")?)
         }
         DType::Str => {
             TensorData::Str(each(leaves, |v| v.as_str().map(str::to_string), "a string")?)
@@ -224,6 +240,10 @@ mod tests {
         let err =
             tensor_from_nested(&json!([[1, "a"]]), &spec(vec![-1, 2], DType::F32)).unwrap_err();
         assert_eq!(err, "input x: element 1 is \"a\", expected a number");
+        // Beyond f32 would become infinity: refused, not scored.
+        let err =
+            tensor_from_nested(&json!([[1, 1e39]]), &spec(vec![-1, 2], DType::F32)).unwrap_err();
+        assert_eq!(err, "input x: element 1 is 1e+39, beyond the f32 range (±3.4e38)");
         let err =
             tensor_from_nested(&json!([[1, 2.5]]), &spec(vec![-1, 2], DType::I64)).unwrap_err();
         assert_eq!(err, "input x: element 1 is 2.5, expected an integer");

@@ -106,7 +106,9 @@ fn input_tensor(
             input.datatype
         )));
     }
-    let want: usize = input.shape.iter().product();
+    let want = input.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| {
+        named(format!("shape {:?} has more elements than any request can hold", input.shape))
+    })?;
     let data = match (&input.data, input.parameters.binary_data_size) {
         (Some(_), Some(_)) => return Err(named("has both data and binary_data_size".into())),
         (None, None) => return Err(named("has no data".into())),
@@ -157,13 +159,29 @@ pub fn decode(mut body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result
             .collect(),
         None => Vec::new(),
     };
-    let mut req: InferRequest =
-        serde_json::from_value(body).map_err(|e| format!("not an inference request: {e}"))?;
+    let mut req: InferRequest = serde_path_to_error::deserialize(body).map_err(|e| {
+        let at = e.path().to_string();
+        match at.as_str() {
+            "." => format!("not an inference request: {}", e.into_inner()),
+            _ => format!("not an inference request: {at}: {}", e.into_inner()),
+        }
+    })?;
     for (input, data) in req.inputs.iter_mut().zip(datas.iter_mut()) {
         input.data = data.take();
     }
     if let Some(unknown) = req.inputs.iter().find(|i| sig.input(&i.name).is_none()) {
         return Err(format!("unknown input {}", unknown.name));
+    }
+    if let Some((i, twice)) = req
+        .inputs
+        .iter()
+        .enumerate()
+        .find(|(i, a)| req.inputs[..*i].iter().any(|b| b.name == a.name))
+    {
+        return Err(format!(
+            "input {} is given twice (inputs[{i}]): send each input once",
+            twice.name
+        ));
     }
     let mut cursor = binary.map(|bytes| BinaryCursor { bytes, at: 0 });
     // Binary sections follow the order of the request's inputs, not the model's.

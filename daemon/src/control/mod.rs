@@ -69,7 +69,28 @@ pub fn router(app: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::not_found("no such control route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(app)
+        .layer(axum::middleware::from_fn(declared_body_limit))
         .layer(axum::middleware::from_fn(crate::route::request_context))
+}
+
+/// Refuses a request whose declared body is over [`MAX_CONTROL_BODY`] at once, instead of
+/// waiting for a body it would refuse anyway.
+async fn declared_body_limit(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_CONTROL_BODY) {
+        return axum::response::IntoResponse::into_response(ApiError::from_status(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("control request body is over the limit of {MAX_CONTROL_BODY} bytes"),
+        ));
+    }
+    next.run(req).await
 }
 
 /// Longest control request body (deployment files and scoring requests for `invoke`).
@@ -85,7 +106,27 @@ async fn json_body<T: DeserializeOwned>(body: axum::body::Body) -> Result<T, Api
         std::time::Duration::from_secs(30),
     )
     .await?;
+    // Every control body is an object of named fields: serde would also fill a struct from an
+    // array, by position.
+    if !value.is_object() {
+        return Err(ApiError::invalid_input(format!(
+            "the request body must be a JSON object of named fields, not {}",
+            json_kind(&value)
+        )));
+    }
     from_json(value, "request")
+}
+
+/// What kind of JSON value `v` is, for messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Reads a request value as `T`; the error names the field (`instance_count: invalid type:

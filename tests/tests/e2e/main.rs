@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth_modes;
+mod bad_input;
 mod batching;
 mod bench;
 mod certificates;
