@@ -11,10 +11,15 @@ use crate::{builtin_profiles, BoardProfile, BspError, MatchRules};
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardFacts {
+    /// CPU architecture (`x86_64`, `aarch64`): `proc/sys/kernel/arch`, else this build's.
     pub arch: String,
+    /// `sys/class/dmi/id/board_name` (x86 boards), when present.
     pub dmi_board_name: Option<String>,
+    /// `sys/class/dmi/id/product_name`, when present.
     pub dmi_product_name: Option<String>,
+    /// The device tree's `compatible` strings (Arm boards), most specific first.
     pub dt_compatible: Vec<String>,
+    /// PCI vendor IDs present (`sys/bus/pci/devices/*/vendor`, `0x10ee`), sorted, once each.
     pub pci_vendors: Vec<String>,
     #[serde(skip)]
     root: PathBuf,
@@ -123,9 +128,11 @@ fn explain(rules: &MatchRules, facts: &BoardFacts) -> Option<Vec<String>> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Detection {
+    /// The profile picked: the highest-priority one whose rules match.
     pub profile: BoardProfile,
     /// Which rules matched, in words (`device-tree compatible "..." matched "..."`).
     pub matched: Vec<String>,
+    /// What was read off the box.
     pub facts: BoardFacts,
     /// Device nodes the profile expects that this box lacks.
     pub missing_device_nodes: Vec<String>,

@@ -61,7 +61,9 @@ pub struct Accelerator {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoardProfile {
+    /// The profile's name (its file stem), as `daemon.board` names it.
     pub name: String,
+    /// One line for `edgeserve board list`.
     pub description: String,
     /// `x86_64` or `aarch64`.
     pub arch: String,
@@ -69,10 +71,14 @@ pub struct BoardProfile {
     #[serde(default)]
     pub priority: i32,
     #[serde(default, rename = "match")]
+    /// When the profile fits a box (`[match]`); a profile with no rules is chosen only by name.
     pub rules: MatchRules,
     #[serde(default, rename = "accelerator")]
+    /// The accelerators the board carries (`[[accelerator]]`), with the device nodes they need.
     pub accelerators: Vec<Accelerator>,
     #[serde(default)]
+    /// udev rule lines giving the daemon's group access to the accelerators' device nodes, as
+    /// `edgeserve board udev-rules` prints them.
     pub udev_rules: Vec<String>,
     /// Config defaults for this board (same keys as edgeserve.toml; the config file wins).
     #[serde(default)]
