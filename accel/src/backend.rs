@@ -12,8 +12,11 @@ use crate::{AccelError, Signature, Tensor};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
+    /// tract on the host CPU; always present.
     Cpu,
+    /// OpenCL devices (any vendor's ICD; PoCL runs it on the CPU where there is no GPU).
     Gpu,
+    /// Xilinx/AMD cards through XRT, running `model.xclbin` + `kernel.toml` packages.
     Fpga,
 }
 
@@ -53,11 +56,17 @@ impl FromStr for Target {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceInfo {
+    /// The backend the device belongs to.
     pub target: Target,
+    /// The device's index within its target, as deployments name it (`--device 0`).
     pub index: u32,
+    /// The device's own name (CPU model, OpenCL `CL_DEVICE_NAME`, XRT shell name).
     pub name: String,
+    /// Its vendor, as the driver reports it.
     pub vendor: String,
+    /// Memory models on it can use, in bytes (host RAM for the CPU; 0 when unknown).
     pub memory_bytes: u64,
+    /// Whether models can be loaded onto it now (`reason` says why not).
     pub available: bool,
     /// Why the device is not available, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,7 @@ use crate::{AccelError, Backends, ModelArtifact, Signature, Target};
 pub struct ArtifactFile {
     /// Path relative to the model version's folder (`model.onnx`, `model.onnx.data`, ...).
     pub name: PathBuf,
+    /// Where the file is now (the upload, or the repository copy).
     pub source: PathBuf,
 }
 
@@ -20,9 +21,12 @@ pub struct ArtifactFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetFit {
+    /// The target judged.
     pub target: Target,
+    /// Whether the target can run the artifact.
     pub supported: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why not, when it cannot: the first thing it lacks.
     pub reason: Option<String>,
 }
 

@@ -10,7 +10,9 @@ pub const DYNAMIC: i64 = -1;
 /// One input or output of a model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorSpec {
+    /// The name requests and responses use (the ONNX graph's input or output name).
     pub name: String,
+    /// Element type.
     pub dtype: DType,
     /// Dimensions, batch first; [`DYNAMIC`] where any size is accepted.
     pub shape: Vec<i64>,
@@ -67,7 +69,9 @@ pub fn format_shape(shape: &[i64]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ZipMapLabels {
+    /// `classlabels_int64s`: integer labels, written as strings in JSON keys.
     Int64(Vec<i64>),
+    /// `classlabels_strings`: text labels.
     Strings(Vec<String>),
 }
 
@@ -84,7 +88,9 @@ impl ZipMapLabels {
 /// The inputs and outputs of a loaded model, in the order `run` takes and returns them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signature {
+    /// Inputs, in the order `run` takes them.
     pub inputs: Vec<TensorSpec>,
+    /// Outputs, in the order `run` returns them.
     pub outputs: Vec<TensorSpec>,
     /// Outputs that are ZipMaps, by output name, with their labels.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

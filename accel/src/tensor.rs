@@ -10,11 +10,17 @@ use crate::AccelError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
+    /// 32-bit IEEE 754 float (ONNX FLOAT, OIP FP32).
     F32,
+    /// 64-bit IEEE 754 float (ONNX DOUBLE, OIP FP64).
     F64,
+    /// 64-bit signed integer (ONNX INT64, OIP INT64).
     I64,
+    /// 32-bit signed integer (ONNX INT32, OIP INT32).
     I32,
+    /// 8-bit unsigned integer (ONNX UINT8, OIP UINT8).
     U8,
+    /// Boolean, one byte 0 or 1 (ONNX BOOL, OIP BOOL).
     Bool,
     /// IEEE 754 half precision (ONNX FLOAT16, OIP FP16).
     F16,
@@ -49,6 +55,8 @@ impl DType {
         }
     }
 
+    /// The dtype of a short name as [`DType::as_str`] writes it (`f32`, `i64`, `str`, ...);
+    /// `None` for any other text.
     pub fn parse(s: &str) -> Option<DType> {
         Some(match s {
             "f32" => DType::F32,
@@ -73,13 +81,21 @@ impl fmt::Display for DType {
 /// The elements of a tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
+    /// [`DType::F32`] elements.
     F32(Vec<f32>),
+    /// [`DType::F64`] elements.
     F64(Vec<f64>),
+    /// [`DType::I64`] elements.
     I64(Vec<i64>),
+    /// [`DType::I32`] elements.
     I32(Vec<i32>),
+    /// [`DType::U8`] elements.
     U8(Vec<u8>),
+    /// [`DType::Bool`] elements.
     Bool(Vec<bool>),
+    /// [`DType::F16`] elements.
     F16(Vec<half::f16>),
+    /// [`DType::Str`] elements.
     Str(Vec<String>),
 }
 

@@ -17,6 +17,8 @@ pub const BATCH_SYMBOL: &str = "N";
 
 /// A parsed and patched model file.
 pub struct OnnxFile {
+    /// The model as read from `model.onnx`, with unset input dimensions made symbolic
+    /// ([`BATCH_SYMBOL`] for the first) so tract can type the graph.
     pub proto: ModelProto,
     /// Files besides the model file the graph's tensors live in, relative to its folder.
     pub external: Vec<PathBuf>,

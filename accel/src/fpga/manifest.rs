@@ -24,8 +24,11 @@ use crate::{DType, Signature, TensorSpec, DYNAMIC};
 /// A parsed and checked `kernel.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
+    /// The kernel's name, as the xclbin's EMBEDDED_METADATA names it (`kernel = "..."`).
     pub kernel: String,
+    /// The model's inputs (`[[input]]` tables), in file order: the order requests give them.
     pub inputs: Vec<Port>,
+    /// The model's outputs (`[[output]]` tables), in file order.
     pub outputs: Vec<Port>,
     /// The scalar argument receiving the batch size, if the kernel takes one.
     pub batch_arg: Option<u32>,
@@ -34,10 +37,13 @@ pub struct Manifest {
 /// One tensor bound to a buffer argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Port {
+    /// The tensor's name in requests and responses.
     pub name: String,
+    /// Element type (`dtype = "f32"`, ...); the buffer holds little-endian elements of it.
     pub dtype: DType,
     /// Batch first (-1), then fixed dimensions.
     pub shape: Vec<i64>,
+    /// Index of the kernel's global-memory (buffer) argument that holds this tensor.
     pub arg: u32,
 }
 
@@ -83,24 +89,52 @@ struct RawBatch {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
     #[error("kernel.toml is not valid: {0}")]
+    /// The file is not TOML, or has a key or type `kernel.toml` does not define; the parser's
+    /// message.
     Syntax(String),
     #[error("kernel.toml: {0}")]
+    /// A field has a value the FPGA backend cannot use (unknown dtype, bad shape, repeated
+    /// name or argument); the message names the field.
     Field(String),
     #[error(
         "kernel.toml names kernel {kernel:?}, which the xclbin does not have (it has: {have})"
     )]
-    NoKernel { kernel: String, have: String },
+    /// `kernel` is not a kernel of the xclbin; `have` lists the kernels it has, comma-separated.
+    NoKernel {
+        /// The name `kernel.toml` gives.
+        kernel: String,
+        /// The xclbin's kernel names, comma-separated.
+        have: String,
+    },
     #[error(
         "kernel.toml: {port} uses argument {arg} of kernel {kernel}, which has {count} arguments"
     )]
-    ArgOutOfRange { port: String, arg: u32, kernel: String, count: usize },
-    #[error("kernel.toml: {port} uses argument {arg} ({name}) of kernel {kernel}, which is {is}, not {want}")]
-    ArgKind {
+    /// Tensor `port` names argument `arg`, but `kernel` takes only `count` arguments.
+    ArgOutOfRange {
+        /// The tensor (or `batch`) naming the argument.
         port: String,
+        /// The argument index given.
         arg: u32,
-        name: String,
+        /// The kernel's name.
         kernel: String,
+        /// How many arguments the kernel has.
+        count: usize,
+    },
+    #[error("kernel.toml: {port} uses argument {arg} ({name}) of kernel {kernel}, which is {is}, not {want}")]
+    /// Tensor `port` (or the batch) names argument `arg`, called `name` in `kernel`, whose kind
+    /// `is` (buffer or scalar) is not the `want`ed one.
+    ArgKind {
+        /// The tensor (or `batch`) naming the argument.
+        port: String,
+        /// The argument index given.
+        arg: u32,
+        /// The argument's name in the kernel.
+        name: String,
+        /// The kernel's name.
+        kernel: String,
+        /// What the argument is: `a buffer` or `a scalar`.
         is: &'static str,
+        /// What the tensor needs it to be.
         want: &'static str,
     },
 }

@@ -37,9 +37,13 @@ fn device_limit() -> u32 {
 /// compute-unit counts. Tests compare it with [`Xclbin::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XrtXclbinView {
+    /// The UUID XRT read (`xrtXclbinGetUUID`).
     pub uuid: [u8; 16],
+    /// The platform name XRT read (`xrtXclbinGetXSAName`).
     pub platform_vbnv: String,
+    /// Kernels XRT counted (`xrtXclbinGetNumKernels`).
     pub kernels: usize,
+    /// Compute units XRT counted (`xrtXclbinGetNumKernelComputeUnits`).
     pub compute_units: usize,
 }
 

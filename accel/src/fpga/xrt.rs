@@ -19,13 +19,32 @@ use xrt_sys::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XrtError {
     #[error("{0}")]
+    /// XRT's library cannot be loaded; the message lists where it was looked for.
     NotFound(String),
     #[error("XRT {call} failed: {reason}")]
-    Call { call: &'static str, reason: String },
+    /// An XRT call returned an error code (or a null handle).
+    Call {
+        /// The XRT function (`xrtDeviceOpen`, ...).
+        call: &'static str,
+        /// Its return code or errno, as text.
+        reason: String,
+    },
     #[error("XRT {call} threw: {what}")]
-    Exception { call: &'static str, what: String },
+    /// An XRT call threw a C++ exception, caught by the guard.
+    Exception {
+        /// The XRT function.
+        call: &'static str,
+        /// The C++ exception's `what()`.
+        what: String,
+    },
     #[error("XRT {call}: the kernel did not finish within {millis} ms")]
-    Timeout { call: &'static str, millis: u64 },
+    /// A run did not finish in time.
+    Timeout {
+        /// The XRT function that waited (`xrtRunWaitFor`).
+        call: &'static str,
+        /// The limit, in milliseconds.
+        millis: u64,
+    },
 }
 
 /// XRT, loaded once per process.

@@ -16,9 +16,12 @@ pub const POCL_CACHE_DIR: &str = "POCL_CACHE_DIR";
      or fail to build programs until it is (point daemon.state_dir at a folder edgeserved owns)"
 )]
 pub struct DriverCacheError {
+    /// The folder that could not be created or written.
     pub path: PathBuf,
+    /// The variable that names the folder, [`POCL_CACHE_DIR`] (set by the operator or by [`prepare`]).
     pub var: &'static str,
     #[source]
+    /// The failed create or write.
     pub source: std::io::Error,
 }
 

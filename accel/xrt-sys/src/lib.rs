@@ -5,7 +5,10 @@
 //! only the FPGA target reports "XRT runtime not found". Every call should run inside [`guard`],
 //! which catches C++ exceptions escaping XRT's C layer.
 
+// Generated code: bindgen documents what XRT's headers document and writes no SAFETY comments.
 #[allow(
+    missing_docs,
+    clippy::undocumented_unsafe_blocks,
     non_camel_case_types,
     non_upper_case_globals,
     non_snake_case,

@@ -8,6 +8,7 @@ use super::{kind, HEADER_LEN, IP_KERNEL, MAGIC, SECTION_HEADER_LEN};
 /// One kernel argument to write.
 #[derive(Debug, Clone)]
 pub struct ArgSpec {
+    /// The argument's name in the kernel's EMBEDDED_METADATA.
     pub name: String,
     /// A global-memory buffer (`addressQualifier` 1) in bank `bank`, else a 32-bit scalar.
     pub buffer: Option<usize>,
@@ -28,8 +29,11 @@ impl ArgSpec {
 /// An xclbin under construction.
 #[derive(Debug, Clone)]
 pub struct XclbinBuilder {
+    /// Platform name (`m_platformVBNV`), e.g. `xilinx_u250_gen3x16_xdma_4_1_202210_1`.
     pub vbnv: String,
+    /// The xclbin's UUID (`m_header.uuid`), which XRT matches against the loaded device image.
     pub uuid: [u8; 16],
+    /// Memory bank tags (MEM_TOPOLOGY `m_tag`, e.g. `bank0`), in index order; all marked used.
     pub banks: Vec<String>,
     /// (kernel name, compute units, arguments in index order).
     pub kernels: Vec<(String, u32, Vec<ArgSpec>)>,

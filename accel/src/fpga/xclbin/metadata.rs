@@ -8,10 +8,13 @@ use super::XclbinError;
 /// One kernel argument: its index, name and whether it is a buffer (global memory) or a scalar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelArg {
+    /// `id`: the argument's index, as `xrtRunSetArg` takes it.
     pub index: u32,
+    /// `name`: the argument's name in the kernel source.
     pub name: String,
     /// `addressQualifier` 1: a pointer to global memory.
     pub global: bool,
+    /// `type`: its C type (`float*`, `unsigned int`).
     pub type_name: String,
 }
 

@@ -24,9 +24,13 @@ pub const MAX_SECTIONS: u32 = 0x10000;
 
 /// Section kinds (`enum axlf_section_kind`) the backend reads.
 pub mod kind {
+    /// XML describing the kernels, their arguments and compute units.
     pub const EMBEDDED_METADATA: u32 = 2;
+    /// The memory banks (`struct mem_topology`).
     pub const MEM_TOPOLOGY: u32 = 6;
+    /// Which bank each kernel argument of each compute unit uses (`struct connectivity`).
     pub const CONNECTIVITY: u32 = 7;
+    /// The IP instances, compute units among them (`struct ip_layout`).
     pub const IP_LAYOUT: u32 = 8;
 }
 
@@ -37,73 +41,149 @@ pub const IP_KERNEL: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XclbinError {
     #[error("file is {0} bytes, shorter than the {HEADER_LEN}-byte axlf header")]
+    /// The file's length in bytes, shorter than the axlf header.
     TooShort(usize),
     #[error("magic is {0:?}, expected \"xclbin2\" (not an xclbin)")]
+    /// The first 8 bytes (lossily as text) are not `xclbin2\0`.
     Magic(String),
     #[error("header m_length {declared} does not match the file size {actual} (truncated or padded file)")]
-    Length { declared: u64, actual: usize },
+    /// The header's `m_length` (`declared`) differs from the file's size in bytes (`actual`).
+    Length {
+        /// `m_header.m_length`.
+        declared: u64,
+        /// The file's size in bytes.
+        actual: usize,
+    },
     #[error("header m_numSections {0} is out of range (1 to {MAX_SECTIONS})")]
+    /// `m_numSections` is 0 or above XRT's limit of [`MAX_SECTIONS`].
     SectionCount(u32),
     #[error("section headers ({count} x {SECTION_HEADER_LEN} bytes) run past the end of the file")]
-    SectionTable { count: u32 },
+    /// The table of `count` section headers does not fit in the file.
+    SectionTable {
+        /// `m_numSections`.
+        count: u32,
+    },
     #[error("section {index} ({name}): m_sectionOffset {offset} + m_sectionSize {size} runs past the end of the file ({len} bytes)")]
-    SectionBounds { index: usize, name: String, offset: u64, size: u64, len: usize },
+    /// Section `index` (`name`, its `m_sectionName`) spans bytes `offset..offset + size`,
+    /// beyond the file's `len` bytes.
+    SectionBounds {
+        /// The section's index in the table.
+        index: usize,
+        /// Its `m_sectionName`.
+        name: String,
+        /// `m_sectionOffset`.
+        offset: u64,
+        /// `m_sectionSize`.
+        size: u64,
+        /// The file's size in bytes.
+        len: usize,
+    },
     #[error("missing {0} section")]
+    /// A section the backend needs (named as in [`kind`]) is not in the file.
     Missing(&'static str),
     #[error("{section}: {field} {value} does not fit the section's {size} bytes")]
-    Count { section: &'static str, field: &'static str, value: i64, size: usize },
+    /// A count field (`field` of `section`) declares more entries than the section's `size`
+    /// bytes hold.
+    Count {
+        /// The section (`MEM_TOPOLOGY`, `IP_LAYOUT`, `CONNECTIVITY`).
+        section: &'static str,
+        /// The count field (`m_count`).
+        field: &'static str,
+        /// The count declared.
+        value: i64,
+        /// The section's size in bytes.
+        size: usize,
+    },
     #[error("{section}[{index}]: {field} {value} is out of range")]
-    Index { section: &'static str, index: usize, field: &'static str, value: i64 },
+    /// Entry `index` of `section` refers, through `field`, to an entry (`value`) that does not
+    /// exist.
+    Index {
+        /// The section holding the entry.
+        section: &'static str,
+        /// The entry's index.
+        index: usize,
+        /// The field referring to another section (`m_ip_layout_index`, `mem_data_index`).
+        field: &'static str,
+        /// The index it holds.
+        value: i64,
+    },
     #[error("{field} is not valid UTF-8 text")]
-    Text { field: String },
+    /// A name field (`m_tag`, `m_name`, ...) is not NUL-terminated UTF-8.
+    Text {
+        /// The field, with its section and entry.
+        field: String,
+    },
     #[error("EMBEDDED_METADATA: {0}")]
+    /// EMBEDDED_METADATA is not the XML the kernels are read from; the reason.
     Metadata(String),
 }
 
 /// One memory bank (`mem_topology.m_mem_data[i]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemBank {
+    /// `m_tag`: the bank's name, `bank0` or `DDR[0]` and the like.
     pub tag: String,
+    /// `m_type`: XRT's `enum MEM_TYPE` (0 DDR3, 1 DDR4, 2 DRAM, 3 streaming, ...).
     pub kind: u8,
+    /// `m_used`: whether any kernel argument is connected to the bank.
     pub used: bool,
+    /// `m_size`: the bank's size in KiB.
     pub size_kb: u64,
+    /// `m_base_address`: the bank's physical address on the card.
     pub base_address: u64,
 }
 
 /// One IP instance (`ip_layout.m_ip_data[i]`), e.g. `mlp_infer:mlp_infer_1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ip {
+    /// `m_type`: XRT's `enum IP_TYPE` ([`IP_KERNEL`] for compute units).
     pub kind: u32,
+    /// `m_name`: `kernel:instance`, e.g. `mlp_infer:mlp_infer_1`.
     pub name: String,
+    /// `m_base_address`: the IP's control registers in the card's address space.
     pub base_address: u64,
 }
 
 /// One `connectivity.m_connection[i]`: kernel argument `arg` of IP `ip` uses bank `mem`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connection {
+    /// `arg_index`: the kernel argument's index.
     pub arg: i32,
+    /// `m_ip_layout_index`: index into [`Xclbin::ips`].
     pub ip: usize,
+    /// `mem_data_index`: index into [`Xclbin::mem_banks`].
     pub mem: usize,
 }
 
 /// A kernel: its name, its compute units (IP names) and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kernel {
+    /// The kernel's name (EMBEDDED_METADATA `<kernel name=...>`).
     pub name: String,
+    /// Its compute units: the names of its IP instances (`kernel:instance`).
     pub compute_units: Vec<String>,
+    /// Its arguments, in index order.
     pub args: Vec<KernelArg>,
 }
 
 /// What edgeserve needs from an xclbin, every field checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Xclbin {
+    /// `m_versionMajor`, `m_versionMinor`, `m_versionPatch` of the tool that wrote the file.
     pub version: (u8, u8, u16),
+    /// `m_platformVBNV`: the platform (shell) the image was built for.
     pub platform_vbnv: String,
+    /// `m_header.uuid`: the image's UUID, which XRT checks when loading it.
     pub uuid: [u8; 16],
+    /// `m_numSections`.
     pub section_count: u32,
+    /// MEM_TOPOLOGY's banks, in index order.
     pub mem_banks: Vec<MemBank>,
+    /// IP_LAYOUT's IP instances, in index order.
     pub ips: Vec<Ip>,
+    /// CONNECTIVITY's argument-to-bank connections.
     pub connectivity: Vec<Connection>,
+    /// EMBEDDED_METADATA's kernels.
     pub kernels: Vec<Kernel>,
 }
 
