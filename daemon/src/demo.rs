@@ -18,16 +18,21 @@ const IRIS_REQUEST: &str = r#"{"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("cannot prepare the demo folder: {0}")]
+    /// The temporary folder or a file in it cannot be written.
     Io(#[from] std::io::Error),
     #[error("cannot make the development certificate: {0}")]
+    /// The development CA or certificate cannot be made.
     Cert(#[from] rcgen::Error),
     #[error(transparent)]
+    /// The demo's settings do not validate (a bug, or an `EDGESERVE_*` override).
     Config(#[from] config::ConfigError),
 }
 
 /// A prepared demo: its folder (removed on drop) and the settings to run with.
 pub struct Demo {
+    /// The demo's state dir, TLS files and socket; removed when the demo is dropped.
     pub dir: tempfile::TempDir,
+    /// Settings pointing into `dir`, with listeners on localhost.
     pub settings: Settings,
 }
 

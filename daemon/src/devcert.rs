@@ -4,8 +4,11 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 
 /// PEM files of a development PKI.
 pub struct DevPki {
+    /// The self-signed development CA's certificate (what clients trust).
     pub ca_pem: String,
+    /// The leaf certificate, signed by the CA.
     pub cert_pem: String,
+    /// The leaf's private key (PKCS#8).
     pub key_pem: String,
 }
 

@@ -19,15 +19,36 @@ use crate::store::NetworkAccess;
 #[non_exhaustive]
 pub enum AuthError {
     /// The peer is outside `network.allowed_networks` of a private endpoint (403).
-    Network { endpoint: String, peer: IpAddr },
+    Network {
+        /// The endpoint asked for.
+        endpoint: String,
+        /// The peer's address (after `X-Forwarded-For` from a trusted proxy).
+        peer: IpAddr,
+    },
     /// Too many failed authentications from this peer (429).
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        /// When the peer may try again (sent as `Retry-After`).
+        retry_after: Duration,
+    },
     /// No `Authorization: Bearer` credential (401).
-    Missing { endpoint: String, mode: &'static str },
+    Missing {
+        /// The endpoint asked for.
+        endpoint: String,
+        /// Its auth mode (`key`, `token`, `oidc`), so the 401 names the credential it wants.
+        mode: &'static str,
+    },
     /// A credential that is not valid here (401); `why` names no part of it.
-    Invalid { endpoint: String, why: String },
+    Invalid {
+        /// The endpoint asked for.
+        endpoint: String,
+        /// What is wrong with the credential (expired, another endpoint's, bad signature).
+        why: String,
+    },
     /// A valid identity without the role the request needs (403): names action and caller.
-    Forbidden { message: String },
+    Forbidden {
+        /// Names the action, the scope and the caller's identity.
+        message: String,
+    },
 }
 
 impl AuthError {

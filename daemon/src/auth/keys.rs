@@ -13,7 +13,9 @@ pub const KEY_PREFIX: &str = "esk_";
 /// Which of an endpoint's two keys a client used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySlot {
+    /// The endpoint's `primaryKey`.
     Primary,
+    /// The endpoint's `secondaryKey` (the one to switch clients to while the primary rotates).
     Secondary,
 }
 

@@ -18,9 +18,19 @@ use crate::config::OidcSection;
 #[non_exhaustive]
 pub enum OidcError {
     #[error("oidc.jwks_file {path}: {reason}")]
-    Jwks { path: String, reason: String },
+    /// The JWKS file at `path` cannot be read, is not a JWKS, or holds no usable key; `reason`.
+    Jwks {
+        /// `oidc.jwks_file`.
+        path: String,
+        /// Why the file cannot be used (unreadable, not a JWKS, a key that does not decode).
+        reason: String,
+    },
     #[error("oidc.{key} must be set when an endpoint uses auth_mode oidc")]
-    Missing { key: &'static str },
+    /// `oidc.{key}` (issuer, audience or jwks_file) is empty while an endpoint needs it.
+    Missing {
+        /// The key under `[oidc]` (`issuer`, `audience`, `jwks_file`).
+        key: &'static str,
+    },
 }
 
 /// The signing keys of the identity provider, by `kid`, with the algorithm family each fits.

@@ -14,20 +14,31 @@ use crate::error::ApiError;
 /// A control-plane or data-plane action (SPEC §4's names), checked before each operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
+    /// `endpoints/read`: list and show endpoints and deployments.
     EndpointsRead,
+    /// `endpoints/write`: create and update endpoints and deployments, set traffic.
     EndpointsWrite,
+    /// `endpoints/delete`: delete endpoints and deployments.
     EndpointsDelete,
     /// `endpoints/token/action`: a token for a token-mode endpoint (SPEC §4's token route).
     Token,
+    /// `endpoints/listKeys/action`: read an endpoint's keys (`get-credentials`).
     ListKeys,
+    /// `endpoints/regenerateKeys/action`: rotate an endpoint's keys or token-signing secret.
     RegenerateKeys,
+    /// `endpoints/score/action`: score through the data plane or `endpoint invoke`.
     Score,
+    /// `models/read`: list and show registered models.
     ModelsRead,
+    /// `models/write`: register and delete models.
     ModelsWrite,
     /// `tls/read`: `tls show`.
     TlsRead,
+    /// `tls/write`: replace the certificate and key (`tls set`).
     TlsWrite,
+    /// `roles/read`: list roles and role assignments.
     RolesRead,
+    /// `roles/write`: create and delete custom roles and role assignments.
     RolesWrite,
     /// Devices, board and status: read with `endpoints/read`.
     DevicesRead,
@@ -80,7 +91,9 @@ impl fmt::Display for Action {
 /// Where an assignment applies (SPEC §4): everything (`/`) or one endpoint (`/endpoints/NAME`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
+    /// `/`: every endpoint and the box itself.
     Root,
+    /// `/endpoints/NAME`: one endpoint, by name.
     Endpoint(String),
 }
 
@@ -124,9 +137,13 @@ impl fmt::Display for Scope {
 /// The kinds of assignee (SPEC §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PrincipalKind {
+    /// `unix-user:NAME`: a local user on the control socket.
     UnixUser,
+    /// `unix-group:NAME`: every member of a local group.
     UnixGroup,
+    /// `oidc:SUBJECT`: an identity provider's `sub` claim.
     Oidc,
+    /// `cert:COMMON_NAME`: a client certificate's subject CN (mutual TLS).
     Cert,
 }
 
@@ -223,13 +240,21 @@ impl std::str::FromStr for Principal {
 #[non_exhaustive]
 pub enum RbacError {
     #[error("scope \"{0}\" must be \"/\" or \"/endpoints/NAME\"")]
+    /// The scope text given, which is neither `/` nor `/endpoints/NAME`.
     Scope(String),
     #[error(
         "assignee \"{0}\" must be unix-user:NAME, unix-group:NAME, oidc:SUBJECT or cert:COMMON_NAME"
     )]
+    /// The assignee text given, which has none of the four principal prefixes.
     Assignee(String),
     #[error("role {role}: {reason}")]
-    Role { role: String, reason: String },
+    /// Role `role` is not defined, or its definition is refused for `reason`.
+    Role {
+        /// The role's name.
+        role: String,
+        /// What is wrong with it (unknown action, bad scope, built-in name).
+        reason: String,
+    },
 }
 
 /// A role definition in the seed's JSON shape (SPEC §4).
@@ -237,16 +262,22 @@ pub enum RbacError {
 #[serde(deny_unknown_fields)]
 pub struct RoleDefinition {
     #[serde(rename = "Name")]
+    /// `Name`: unique; built-in roles are Owner, Data Scientist, Reader and Scorer.
     pub name: String,
     #[serde(rename = "IsCustom", default = "yes")]
+    /// `IsCustom`: false only for the built-in roles.
     pub is_custom: bool,
     #[serde(rename = "Description", default)]
+    /// `Description`: free text.
     pub description: String,
     #[serde(rename = "Actions", default)]
+    /// `Actions`: action names (from [`ACTIONS`]) the role grants; `*` grants all.
     pub actions: Vec<String>,
     #[serde(rename = "NotActions", default)]
+    /// `NotActions`: actions taken back from `actions` (`*` minus these).
     pub not_actions: Vec<String>,
     #[serde(rename = "AssignableScopes", default = "root_scopes")]
+    /// `AssignableScopes`: the scopes it may be assigned at (`/`, `/endpoints/NAME`).
     pub assignable_scopes: Vec<String>,
 }
 
@@ -392,10 +423,15 @@ impl RoleDefinition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleAssignment {
+    /// The assignment's id (a UUID), as `role assignment delete` takes it.
     pub id: String,
+    /// Who holds the role: `unix-user:N`, `unix-group:N`, `oidc:SUB` or `cert:CN`.
     pub assignee: String,
+    /// The role's `Name`.
     pub role: String,
+    /// Where it applies: `/` or `/endpoints/NAME`.
     pub scope: String,
+    /// When it was made (RFC 3339, UTC).
     pub created_at: String,
     /// Built-in assignments (root, `daemon.admin_group`) are listed but cannot be deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -501,8 +537,11 @@ impl RbacSnapshot {
      grant it with `edgeserve role assignment create --assignee {caller} --role ROLE --scope {scope}`)"
 )]
 pub struct Denied {
+    /// The caller's first principal (`unix-user:alice`, `oidc:SUB`), which the fix names.
     pub caller: String,
+    /// The action's name (`endpoints/write`).
     pub action: String,
+    /// The scope it was asked at (`/endpoints/NAME` or `/`).
     pub scope: String,
 }
 

@@ -28,9 +28,13 @@ struct Claims {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenGrant {
+    /// The JWT, sent as `Authorization: Bearer ...`.
     pub access_token: String,
+    /// Always `Bearer`.
     pub token_type: &'static str,
+    /// When the token expires (RFC 3339, UTC, whole seconds).
     pub expiry_time_utc: String,
+    /// When to fetch the next one: three quarters of the lifetime (RFC 3339, UTC).
     pub refresh_after_time_utc: String,
 }
 

@@ -16,6 +16,7 @@ pub type Reply = Result<Vec<Tensor>, AccelError>;
 pub struct Job {
     /// One tensor per model input, in signature order, batch (rows) first.
     pub inputs: Vec<Tensor>,
+    /// Where the worker sends the outputs or the error; dropped unanswered if the job is.
     pub reply: oneshot::Sender<Reply>,
     /// Counts the job as in flight until it is dropped (answered or discarded).
     pub(super) _flight: InFlight,

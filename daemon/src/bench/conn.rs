@@ -65,10 +65,13 @@ impl Sender {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("connect: {0}")]
+    /// The TCP connect failed (refused, unreachable, timed out).
     Tcp(std::io::Error),
     #[error("tls: {0}")]
+    /// The TLS handshake failed (untrusted certificate, wrong name, protocol error).
     Tls(std::io::Error),
     #[error("http handshake: {0}")]
+    /// The HTTP/1.1 or h2 handshake failed.
     Http(hyper::Error),
 }
 

@@ -24,33 +24,80 @@ use report::{Setup, Tally};
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("cannot read the request file {path}: {source} (give an existing file with -r)")]
-    RequestFile { path: PathBuf, source: std::io::Error },
+    /// The request file (`-r`) cannot be read.
+    RequestFile {
+        /// The `-r` file.
+        path: PathBuf,
+        /// The read's error.
+        source: std::io::Error,
+    },
     #[error("request file {path}: {reason}")]
-    RequestBody { path: PathBuf, reason: String },
+    /// The request file is not a body the target takes (not JSON, no JSON header for binary).
+    RequestBody {
+        /// The `-r` file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        reason: String,
+    },
     #[error(
         "bad URL {url:?}: {reason} (e.g. --url https://localhost:8443/api/v1/service/NAME/score)"
     )]
-    Url { url: String, reason: String },
+    /// The URL is not an `http(s)://host:port/path` URL.
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     #[error("cannot resolve {host}: {reason} (check --host or the URL)")]
-    Resolve { host: String, reason: String },
+    /// The host name does not resolve.
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The resolver's answer.
+        reason: String,
+    },
     #[error("bad --header {0:?}: write it NAME:VALUE, e.g. --header 'x-deployment: green'")]
+    /// An `--header` value is not `NAME:VALUE`.
     Header(String),
     #[error("{0}")]
+    /// Options that contradict each other or are out of range; the message names them.
     Option(String),
     #[error("cannot read the CA file {path}: {source} (give a PEM file with --cacert)")]
-    CaFile { path: PathBuf, source: std::io::Error },
+    /// The `--cacert` file cannot be read.
+    CaFile {
+        /// The `--cacert` file.
+        path: PathBuf,
+        /// The read's error.
+        source: std::io::Error,
+    },
     #[error("no CA certificate in {from}: {reason} (give a PEM CA file with --cacert)")]
-    BadCa { from: String, reason: String },
+    /// The CA (from a file, or the daemon's chain) holds no usable certificate.
+    BadCa {
+        /// Where the CA came from (the file, or the daemon's socket).
+        from: String,
+        /// Why no certificate could be used.
+        reason: String,
+    },
     #[error(
         "no certificate to trust: give --cacert FILE (e.g. `edgeserve tls show --ca-pem > ca.pem` \
          on the box), or --insecure for a development server"
     )]
+    /// TLS without `--cacert`, `--insecure` or a chain from the control socket.
     NoTrust,
     #[error("TLS setup: {0}")]
+    /// The TLS client cannot be set up.
     Tls(String),
     #[error("cannot connect to {addr}: {reason}")]
-    Connect { addr: String, reason: String },
+    /// The first connection to `addr` failed, so no load was sent.
+    Connect {
+        /// The resolved address.
+        addr: String,
+        /// The connect, TLS or HTTP handshake error.
+        reason: String,
+    },
     #[error("cannot start the load generator: {0}")]
+    /// The load generator's threads cannot be started.
     Runtime(std::io::Error),
 }
 

@@ -21,19 +21,30 @@ const HEADER_LENGTH: &str = "inference-header-content-length";
 pub struct Plan {
     /// The URL loaded, for the report.
     pub url: String,
+    /// How connections are made: address, TLS or plain, HTTP/1.1 or h2.
     pub connector: Connector,
     /// The request target (origin form for HTTP/1.1, absolute for h2).
     pub request_uri: Uri,
     /// Every request's headers (credential marked sensitive).
     pub headers: HeaderMap,
+    /// The body every request sends, with its content type.
     pub body: RequestBody,
+    /// Requests in flight at once (`--concurrency`); with `rate`, the most in flight.
     pub concurrency: usize,
+    /// HTTP/2 connections the requests share (`--connections`; HTTP/1.1 uses one per request
+    /// in flight).
     pub connections: usize,
+    /// Open loop: requests started per second (`--rate`); `None` for a closed loop.
     pub rate: Option<f64>,
+    /// How long to measure (`--duration`); `None` when `requests` bounds the run.
     pub duration: Option<Duration>,
+    /// How many requests to measure (`--requests`).
     pub requests: Option<u64>,
+    /// Load sent before measuring starts, not counted (`--warmup`).
     pub warmup: Duration,
+    /// Longest wait for one answer before it counts as a timeout error.
     pub request_timeout: Duration,
+    /// Worker threads of the load generator's runtime (`--threads`).
     pub threads: usize,
     /// Things the operator should know (where the key came from, ...), for stderr.
     pub notes: Vec<String>,

@@ -65,11 +65,17 @@ impl Default for Tally {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Latency {
+    /// Mean latency.
     pub mean: f64,
+    /// Median.
     pub p50: u64,
+    /// 90th percentile.
     pub p90: u64,
+    /// 99th percentile.
     pub p99: u64,
+    /// 99.9th percentile.
     pub p999: u64,
+    /// Slowest request.
     pub max: u64,
 }
 
@@ -77,8 +83,11 @@ pub struct Latency {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Errors {
+    /// Failed requests: non-2xx answers plus requests with no answer.
     pub total: u64,
+    /// Non-2xx answers by status code (`"503"`).
     pub by_status: BTreeMap<String, u64>,
+    /// Requests with no answer by kind (`connect`, `tls`, `http`, `timeout`, `io`).
     pub transport: BTreeMap<String, u64>,
 }
 
@@ -86,13 +95,17 @@ pub struct Errors {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The URL loaded.
     pub url: String,
     /// `seed-json`, `oip-json` or `oip-binary`.
     pub body: &'static str,
+    /// `http/1.1` or `h2`.
     pub protocol: &'static str,
     /// `closed` (fixed concurrency) or `open` (fixed rate).
     pub mode: &'static str,
+    /// Requests in flight at once (closed loop), or the bound on them (open loop).
     pub concurrency: usize,
+    /// Requests started per second in an open loop.
     pub rate: Option<f64>,
     /// Seconds measured (warm-up excluded).
     pub seconds: f64,
@@ -100,17 +113,25 @@ pub struct Report {
     pub requests: u64,
     /// Answers with a 2xx status.
     pub ok: u64,
+    /// Measured requests divided by `seconds`.
     pub requests_per_second: f64,
+    /// Latency of the answered requests, microseconds (open loop: from the intended start).
     pub latency_micros: Latency,
+    /// What failed.
     pub errors: Errors,
 }
 
 /// How a run was set up, for the report.
 pub struct Setup {
+    /// The URL loaded.
     pub url: String,
+    /// `seed-json`, `oip-json` or `oip-binary`.
     pub body: &'static str,
+    /// `http/1.1` or `h2`.
     pub protocol: &'static str,
+    /// `--concurrency`.
     pub concurrency: usize,
+    /// `--rate`, when given.
     pub rate: Option<f64>,
 }
 

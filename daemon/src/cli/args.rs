@@ -82,6 +82,7 @@ pub struct Args {
         help_heading = "Global options"
     )]
     pub timeout: u64,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,6 +96,7 @@ pub enum Output {
     Table,
 }
 
+/// The top-level commands of `edgeserve` (one per resource, plus status, drain, bench).
 #[derive(Subcommand)]
 pub enum Command {
     /// Scoring endpoints: create, list, show, update traffic, delete, keys, invoke.
@@ -108,6 +110,7 @@ Examples:
   edgeserve endpoint regenerate-keys -n defects --key-type secondary
   edgeserve endpoint invoke -n defects -r request.json")]
     Endpoint {
+        /// What to do with endpoints.
         #[command(subcommand)]
         verb: EndpointVerb,
     },
@@ -120,6 +123,7 @@ Examples:
   edgeserve deployment update -n blue -e defects --set model=defects:4
   edgeserve deployment delete -n green -e defects")]
     Deployment {
+        /// What to do with deployments.
         #[command(subcommand)]
         verb: DeploymentVerb,
     },
@@ -131,6 +135,7 @@ Examples:
   edgeserve model show -n defects -v 3
   edgeserve model delete -n defects -v 2")]
     Model {
+        /// What to do with models.
         #[command(subcommand)]
         verb: ModelVerb,
     },
@@ -142,6 +147,7 @@ Examples:
   edgeserve tls set --cert-pem new.pem --key-pem new.key --cname edge-box.local
   edgeserve tls reset")]
     Tls {
+        /// What to do with the TLS certificate.
         #[command(subcommand)]
         verb: TlsVerb,
     },
@@ -151,6 +157,7 @@ Examples:
   edgeserve board detect
   edgeserve board udev-rules > /etc/udev/rules.d/70-edgeserve.rules")]
     Board {
+        /// What to ask about the board.
         #[command(subcommand)]
         verb: BoardVerb,
     },
@@ -159,6 +166,7 @@ Examples:
 Examples:
   edgeserve device list -o table")]
     Device {
+        /// What to ask about devices.
         #[command(subcommand)]
         verb: DeviceVerb,
     },
@@ -173,6 +181,7 @@ Examples:
   edgeserve role assignment list
   edgeserve role assignment delete --id ID")]
     Role {
+        /// What to do with roles.
         #[command(subcommand)]
         verb: RoleVerb,
     },
@@ -306,6 +315,7 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// Verbs of `edgeserve role`: custom role definitions and, under `assignment`, who holds them.
 #[derive(Subcommand)]
 pub enum RoleVerb {
     /// Create or replace a custom role from a JSON file (Name, IsCustom, Description, Actions,
@@ -332,11 +342,13 @@ pub enum RoleVerb {
     },
     /// Role assignments: who holds which role where.
     Assignment {
+        /// What to do with role assignments.
         #[command(subcommand)]
         verb: AssignmentVerb,
     },
 }
 
+/// Verbs of `edgeserve role assignment`.
 #[derive(Subcommand)]
 pub enum AssignmentVerb {
     /// Give an assignee a role at a scope.
@@ -367,6 +379,7 @@ pub fn resource_name(s: &str) -> Result<String, String> {
     crate::names::check("name", s).map(|()| s.to_string())
 }
 
+/// Verbs of `edgeserve endpoint`.
 #[derive(Subcommand)]
 pub enum EndpointVerb {
     /// Create an endpoint (with fresh keys) from a file or flags.
@@ -457,6 +470,7 @@ pub enum EndpointVerb {
     },
 }
 
+/// The fields of `deployment create`: a deployment file and the flags that override it.
 #[derive(ClapArgs)]
 pub struct DeploymentFields {
     /// Deployment file (TOML or JSON), fields as in the README's deployment file; flags override them.
@@ -488,10 +502,12 @@ pub struct DeploymentFields {
     pub set: Vec<String>,
 }
 
+/// Verbs of `edgeserve deployment`.
 #[derive(Subcommand)]
 pub enum DeploymentVerb {
     /// Create (or replace) a deployment; it is loaded before it serves.
     Create {
+        /// The deployment file and the flags that override it.
         #[command(flatten)]
         fields: DeploymentFields,
         /// Give it 100% of the endpoint's traffic.
@@ -537,6 +553,7 @@ pub enum DeploymentVerb {
     },
 }
 
+/// Verbs of `edgeserve model`.
 #[derive(Subcommand)]
 pub enum ModelVerb {
     /// Copy a model (a folder with model.onnx, or an .onnx file) into the repository.
@@ -573,6 +590,7 @@ pub enum ModelVerb {
     },
 }
 
+/// Verbs of `edgeserve tls`.
 #[derive(Subcommand)]
 pub enum TlsVerb {
     /// Show the served certificate: subject, SANs, issuer, validity, fingerprint, source.
@@ -599,6 +617,7 @@ pub enum TlsVerb {
     Reset,
 }
 
+/// Verbs of `edgeserve board`.
 #[derive(Subcommand)]
 pub enum BoardVerb {
     /// Which board profile fits this box, and which rule matched.
@@ -607,6 +626,7 @@ pub enum BoardVerb {
     UdevRules,
 }
 
+/// Verbs of `edgeserve device`.
 #[derive(Subcommand)]
 pub enum DeviceVerb {
     /// List every device of every backend.

@@ -9,14 +9,26 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot read {path}: {source}")]
+    /// The file at `path` could not be read.
     Read {
+        /// The file.
         path: String,
+        /// The read's error.
         #[source]
         source: std::io::Error,
     },
     #[error("{path} is not valid {format}: {reason}")]
-    Parse { path: String, format: &'static str, reason: String },
+    /// The file at `path` is not valid `format` (JSON, TOML); `reason` is the parser's message.
+    Parse {
+        /// The file.
+        path: String,
+        /// `JSON` or `TOML`.
+        format: &'static str,
+        /// The parser's message, with the line when it has one.
+        reason: String,
+    },
     #[error("{0}")]
+    /// A command-line value is refused; the message names the flag and the fix.
     Argument(String),
 }
 

@@ -65,7 +65,9 @@ struct RequestedOutput {
 
 /// A decoded inference request.
 pub struct Decoded {
+    /// The request's `id`, echoed in the response.
     pub id: Option<String>,
+    /// One tensor per model input, in signature order (the request may list them in any order).
     pub inputs: Vec<Tensor>,
     /// Output names the client asked for (all when `None`).
     pub outputs: Option<Vec<String>>,

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelDecl {
+    /// Model name (required).
     pub name: String,
+    /// Model version (required).
     pub version: String,
+    /// A folder with `model.onnx` (or `model.xclbin` + `kernel.toml`), or an `.onnx` file; relative to the config file's folder (required).
     pub path: PathBuf,
 }
 
@@ -19,13 +22,18 @@ pub struct ModelDecl {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointDecl {
+    /// Endpoint name, used in scoring URIs (required).
     pub name: String,
+    /// `key` (default), `token`, `oidc` or `none`.
     #[serde(default = "default_auth_mode")]
     pub auth_mode: String,
+    /// `enabled` (default) or `disabled` (only `network.allowed_networks`).
     #[serde(default = "default_public_network_access")]
     pub public_network_access: String,
+    /// Percent per deployment name: whole numbers summing to 100 (empty: no traffic yet).
     #[serde(default)]
     pub traffic: BTreeMap<String, u32>,
+    /// Free text.
     #[serde(default)]
     pub description: String,
     /// Required with `auth_mode = "none"` (SPEC §4).
@@ -55,20 +63,28 @@ fn default_public_network_access() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentDecl {
+    /// Deployment name, unique within its endpoint (required).
     pub name: String,
+    /// The endpoint it serves (required).
     pub endpoint: String,
     /// `NAME:VERSION` of a registered model.
     pub model: String,
+    /// `cpu` (default), `gpu` or `fpga`.
     #[serde(default = "default_target")]
     pub target: String,
+    /// Device index within the target (`edgeserve device list`), default 0.
     #[serde(default)]
     pub device: u32,
+    /// Model instances working in parallel, default 1.
     #[serde(default = "one")]
     pub instance_count: u32,
+    /// Dynamic batching bound in rows, default 1 (off).
     #[serde(default = "one")]
     pub max_batch_size: u32,
+    /// Longest wait to fill a batch, in microseconds.
     #[serde(default = "default_batch_window_us")]
     pub batch_window_us: u64,
+    /// Requests waiting before 503 with `Retry-After`.
     #[serde(default = "default_max_queue")]
     pub max_queue: u32,
 }

@@ -26,17 +26,29 @@ pub enum ConfigError {
     /// The config file named with `--config` cannot be read (a missing default file is not an
     /// error: every key has a default).
     Read {
+        /// The `--config` path.
         path: PathBuf,
+        /// The read's error.
         #[source]
         source: std::io::Error,
     },
     #[error("config {origin}: {message}")]
     /// The TOML does not parse, or a key is unknown or of the wrong type; `origin` is the file
     /// (or the `EDGESERVE_*` variable) and `message` the parser's, with the key.
-    Parse { origin: String, message: String },
+    Parse {
+        /// The file's path, or `environment variable EDGESERVE_...`.
+        origin: String,
+        /// The parser's message, naming the key.
+        message: String,
+    },
     #[error("config key {key}: {reason}")]
     /// A value parses but is not allowed; `key` is its full name (`limits.max_body_bytes`).
-    Invalid { key: String, reason: String },
+    Invalid {
+        /// The key's full name (`limits.max_body_bytes`, `endpoint[0].traffic`).
+        key: String,
+        /// What is allowed, and what was given.
+        reason: String,
+    },
 }
 
 /// The whole configuration file.

@@ -15,8 +15,11 @@ pub use crate::auth::rbac::{Action, Scope};
 /// A control-socket peer, as the kernel reported it (`SO_PEERCRED`).
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The peer process's user id.
     pub uid: u32,
+    /// Its primary group id.
     pub gid: u32,
+    /// Its process id (for logs).
     pub pid: i32,
     /// The daemon's `daemon.admin_group`, resolved at start (None if it does not exist). Its
     /// members are Owner through the built-in assignment `builtin-admin-group`.

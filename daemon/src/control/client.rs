@@ -16,19 +16,39 @@ pub enum ControlError {
     #[error(
         "cannot reach the daemon at {path}: {reason} (is edgeserved running? is --socket right?)"
     )]
-    Connect { path: PathBuf, reason: String },
+    /// The socket cannot be reached (no daemon, wrong path).
+    Connect {
+        /// The control socket.
+        path: PathBuf,
+        /// The connect error.
+        reason: String,
+    },
     #[error(
         "you may not use the control socket {path}: it is for root and members of its group \
          (daemon.admin_group, default edgeserve-admin); ask an admin to add you to that group, or \
          for a role assignment on a box whose daemon.control_socket_mode lets every user connect"
     )]
-    Forbidden { path: PathBuf },
+    /// The socket refused the connection: the caller is not in its group.
+    Forbidden {
+        /// The control socket.
+        path: PathBuf,
+    },
     #[error("control request failed: {0}")]
+    /// The connection broke or the answer is not HTTP.
     Http(String),
     #[error("the daemon did not answer within {0:?}")]
+    /// No answer within `--timeout`.
     Timeout(Duration),
     #[error("{code}: {message}")]
-    Api { status: u16, code: String, message: String },
+    /// The daemon answered with an error status.
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The error's machine-readable code (`EndpointNotFound`, ...).
+        code: String,
+        /// The daemon's message.
+        message: String,
+    },
 }
 
 /// A client of one control socket.

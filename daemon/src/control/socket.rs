@@ -20,9 +20,13 @@ use crate::listen::{http_builder, serve_connection, tagged, ConnectionLimits, Sh
 #[non_exhaustive]
 pub enum ControlSocketError {
     #[error("control socket {path} ({what}): {source}")]
+    /// A step of setting up the socket failed.
     Io {
+        /// The socket's path.
         path: PathBuf,
+        /// The step that failed (`binding`, `setting its mode ...`, `setting its group`, ...).
         what: &'static str,
+        /// The system call's error.
         #[source]
         source: std::io::Error,
     },

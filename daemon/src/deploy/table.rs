@@ -13,14 +13,24 @@ use crate::store::{DeploymentRecord, EndpointRecord, Transport};
 /// Whether a deployment can take requests.
 pub enum DeploymentState {
     /// Loaded: requests go to its runner.
-    Succeeded { runner: Runner, signature: Signature },
+    Succeeded {
+        /// The queue and workers requests are handed to.
+        runner: Runner,
+        /// The loaded model's inputs and outputs.
+        signature: Signature,
+    },
     /// Could not be loaded; the reason says why (and is shown to operators).
-    Failed { reason: String },
+    Failed {
+        /// The load's error message.
+        reason: String,
+    },
 }
 
 /// A deployment as served now.
 pub struct LiveDeployment {
+    /// The deployment as stored.
     pub record: DeploymentRecord,
+    /// Loaded or failed.
     pub state: DeploymentState,
     /// Requests this deployment has run (live and mirrored).
     pub requests: AtomicU64,
@@ -72,8 +82,11 @@ impl LiveDeployment {
 /// An endpoint as served now.
 #[derive(Clone)]
 pub struct LiveEndpoint {
+    /// The endpoint as stored (auth mode, traffic, network access).
     pub record: EndpointRecord,
+    /// What its auth mode accepts: key digests, a token verifier, OIDC, or none.
     pub credentials: Credentials,
+    /// Its deployments, by name.
     pub deployments: BTreeMap<String, Arc<LiveDeployment>>,
 }
 
@@ -96,6 +109,7 @@ impl LiveEndpoint {
 /// Every endpoint served; swapped whole when anything changes, so readers never lock.
 #[derive(Default, Clone)]
 pub struct RoutingTable {
+    /// Every endpoint, by name.
     pub endpoints: HashMap<String, Arc<LiveEndpoint>>,
 }
 

@@ -11,13 +11,15 @@ use crate::systemd::ActivatedListeners;
 /// Which listener a socket is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// The TLS scoring listener (`tls.listen`).
     Tls,
+    /// The plain scoring listener (`plain.listen`).
     Plain,
+    /// The Prometheus listener (`metrics.listen`).
     Metrics,
 }
 
 impl Role {
-    /// The config key of the role's addresses.
     /// The environment override of the role's address.
     pub fn env_var(self) -> &'static str {
         match self {
@@ -27,6 +29,7 @@ impl Role {
         }
     }
 
+    /// The config key of the role's addresses.
     pub fn key(self) -> &'static str {
         match self {
             Role::Tls => "tls.listen",
@@ -45,8 +48,11 @@ impl Role {
     role.env_var()
 )]
 pub struct BindError {
+    /// The address.
     pub addr: SocketAddr,
+    /// Which listener it is for.
     pub role: Role,
+    /// The bind's error (in use, not a local address, no permission).
     #[source]
     pub source: std::io::Error,
 }

@@ -10,8 +10,11 @@ use super::{provider, CertResolver, TlsError};
 /// Where the served material comes from.
 #[derive(Debug, Clone)]
 pub struct TlsSource {
+    /// The certificate chain file.
     pub cert_pem: PathBuf,
+    /// The key file.
     pub key_pem: PathBuf,
+    /// The name clients use, which the leaf covers.
     pub cname: String,
     /// `config` (the config file's paths) or `control-plane` (installed by `tls set`).
     pub origin: &'static str,
@@ -19,6 +22,7 @@ pub struct TlsSource {
 
 /// The TLS listener's current material.
 pub struct TlsState {
+    /// What rustls asks for the certificate; swapped by `tls set` and reloads.
     pub resolver: Arc<CertResolver>,
     current: RwLock<(TlsSource, CertSummary)>,
 }

@@ -18,12 +18,16 @@ use crate::store::{
 #[serde(deny_unknown_fields)]
 pub struct EndpointSpec {
     #[serde(default)]
+    /// Must equal the name in the path when given.
     pub name: Option<String>,
     #[serde(default)]
+    /// `key` (default), `token`, `oidc` or `none`.
     pub auth_mode: Option<String>,
     #[serde(default)]
+    /// `enabled` (default) or `disabled` (only `network.allowed_networks` may score).
     pub public_network_access: Option<String>,
     #[serde(default)]
+    /// Free text.
     pub description: Option<String>,
     /// `tls` (CPU/GPU deployments, the default) or `plain` (FPGA deployments).
     #[serde(default)]
@@ -54,12 +58,17 @@ impl Provenance {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EndpointPatch {
+    /// Percent of requests per deployment name: whole numbers summing to 100.
     pub traffic: Option<BTreeMap<String, u32>>,
+    /// Percent of requests copied to a deployment (answers discarded), per deployment name.
     pub mirror_traffic: Option<BTreeMap<String, u32>>,
+    /// New free text.
     pub description: Option<String>,
+    /// `enabled` or `disabled`.
     pub public_network_access: Option<String>,
     /// Switches the endpoint's auth mode; the old credentials stop working at once.
     pub auth_mode: Option<String>,
+    /// Must be true to switch to `auth_mode = "none"`.
     pub allow_unauthenticated: Option<bool>,
     /// Set by config reconciling only (never from a request body): adopts the endpoint as
     /// declared.
@@ -312,6 +321,7 @@ pub async fn delete(app: &AppState, name: &str) -> Result<(), ManageError> {
 /// Which credential `regenerate-keys` replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    /// The primary or secondary key: the old one stops working at once.
     Key(KeySlot),
     /// The token-signing secret: every token issued so far stops working.
     TokenSigning,

@@ -18,22 +18,30 @@ use crate::store::StoreError;
 #[non_exhaustive]
 pub enum ManageError {
     #[error("{0}")]
+    /// A model, deployment or role named in the request does not exist: 404.
     NotFound(String),
     #[error("{0}")]
+    /// The endpoint does not exist: 404 with code `EndpointNotFound` (the message may suggest a
+    /// near name).
     EndpointNotFound(String),
     #[error("{0}")]
+    /// The change contradicts the current state (a name taken, a deployment still routed): 409.
     Conflict(String),
     /// The caller may not make this change (RBAC, SPEC §4): 403.
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    /// The request is malformed or a value is out of range: 400 `InvalidInput`.
     Invalid(String),
     #[error("{0}")]
+    /// The deployment could not be loaded (the model does not fit the target): 400
+    /// `DeploymentFailed`.
     DeploymentFailed(String),
     /// A fault of the box (randomness, I/O), not of the request: 500, details in the log.
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
+    /// The store failed: 500.
     Store(#[from] StoreError),
 }
 

@@ -15,7 +15,9 @@ use crate::store::{Origin, Transport};
 #[derive(Debug, Default, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Applied {
+    /// Each step that was applied, as `create endpoint defects (...)`.
     pub done: Vec<String>,
+    /// Each step that failed, with why.
     pub failed: Vec<String>,
 }
 

@@ -19,8 +19,14 @@ use crate::store::{
 pub enum PlanError {
     /// A declaration that cannot be applied, with the reason and the fix.
     #[error("{what}: {reason}")]
-    Declaration { what: String, reason: String },
+    Declaration {
+        /// The declaration (`endpoint[0] defects`).
+        what: String,
+        /// Why it cannot be applied, with the fix.
+        reason: String,
+    },
     #[error(transparent)]
+    /// The store could not be read.
     Store(#[from] StoreError),
 }
 
@@ -31,8 +37,11 @@ fn refuse(what: impl Into<String>, reason: impl Into<String>) -> PlanError {
 /// What a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// The object is declared but not in the store.
     Create,
+    /// The object is in the store but differs from its declaration.
     Update,
+    /// The object was declared before and no longer is.
     Delete,
 }
 
@@ -65,6 +74,7 @@ pub(super) enum Op {
 /// One change: `create endpoint defects`, with what changes in `detail`.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// Create, update or delete.
     pub action: Action,
     /// `model`, `endpoint`, `deployment` or `role assignment`.
     pub kind: &'static str,
@@ -89,6 +99,7 @@ impl std::fmt::Display for Step {
 /// whose traffic it then settles.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// The changes, in order.
     pub steps: Vec<Step>,
     /// Declared objects already as declared.
     pub unchanged: usize,
@@ -129,10 +140,15 @@ impl Plan {
 
 /// What the store holds now, as the planner sees it.
 pub struct Current {
+    /// Registered model versions.
     pub models: Vec<ModelRecord>,
+    /// Endpoints.
     pub endpoints: Vec<EndpointRecord>,
+    /// Deployments.
     pub deployments: Vec<DeploymentRecord>,
+    /// Each endpoint's keys and token secret, by endpoint name (compared with `keys_file`s).
     pub keys: BTreeMap<String, EndpointKeys>,
+    /// Role assignments.
     pub assignments: Vec<RoleAssignment>,
     /// Role names that exist (built-in and custom).
     pub roles: BTreeSet<String>,

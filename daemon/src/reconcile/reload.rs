@@ -28,14 +28,19 @@ pub struct ConfigSource {
 #[non_exhaustive]
 pub enum ReloadError {
     #[error(transparent)]
+    /// The config file no longer loads.
     Config(#[from] ConfigError),
     #[error("TLS: {0}")]
+    /// The new TLS material is refused; the old stays in use.
     Tls(crate::listen::TlsError),
     #[error("OIDC: {0}")]
+    /// The new `[oidc]` settings or JWKS file are refused; the old keys stay in use.
     Oidc(crate::auth::oidc::OidcError),
     #[error(transparent)]
+    /// The declarations cannot be applied; the store is unchanged.
     Plan(#[from] PlanError),
     #[error("the reload check stopped unexpectedly: {0}")]
+    /// The reload task stopped before answering.
     Internal(String),
 }
 

@@ -1,6 +1,6 @@
 //! The embedded sled store: models, endpoints, deployments and sealed endpoint keys.
 //!
-//! Every write is one sled transaction, made durable before it returns (see [`Store::durable`]
+//! Every write is one sled transaction, made durable before it returns (see `Store::durable`
 //! and the `durable` module: sled's own flush is not a power-loss barrier).
 
 mod durable;
@@ -29,16 +29,37 @@ pub use seal::{master_key_path, Sealer};
 #[non_exhaustive]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
+    /// sled cannot open the store (locked by another daemon, unreadable, corrupt).
+    Open {
+        /// The store's folder (`state_dir/store`).
+        path: PathBuf,
+        /// sled's error.
+        reason: String,
+    },
     #[error("store write failed: {0}")]
+    /// A transaction or its sync to disk failed.
     Write(String),
     #[error("store holds a corrupt {what} record: {reason}")]
-    Corrupt { what: &'static str, reason: String },
+    /// A record does not decode.
+    Corrupt {
+        /// The record's kind (`endpoint`, `deployment`, ...).
+        what: &'static str,
+        /// The decoder's error.
+        reason: String,
+    },
     #[error("master key {path}: {reason}")]
-    MasterKey { path: PathBuf, reason: String },
+    /// The master key file cannot be read or created, or holds no usable key.
+    MasterKey {
+        /// The master key file.
+        path: PathBuf,
+        /// What is wrong (unreadable, wrong length, cannot be created).
+        reason: String,
+    },
     #[error("{0}")]
+    /// Sealing or unsealing an endpoint key failed (a wrong master key opens nothing).
     Crypto(String),
     #[error("model repository: {0}")]
+    /// The model repository folder (`models/`) cannot be written or read.
     Repository(String),
 }
 

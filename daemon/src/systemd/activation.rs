@@ -7,8 +7,11 @@ use std::os::fd::FromRawFd;
 /// Listeners passed by systemd, by role.
 #[derive(Default)]
 pub struct ActivatedListeners {
+    /// Sockets named `tls`.
     pub tls: Vec<std::net::TcpListener>,
+    /// Sockets named `plain`.
     pub plain: Vec<std::net::TcpListener>,
+    /// Sockets named `metrics`.
     pub metrics: Vec<std::net::TcpListener>,
 }
 

@@ -22,8 +22,11 @@ pub enum TlsError {
     #[error(
         "cannot read {path}: {source} (check the path, and that the daemon's user may read it)"
     )]
+    /// A file at `path` cannot be read.
     Read {
+        /// The file.
         path: PathBuf,
+        /// The read's error.
         #[source]
         source: std::io::Error,
     },
@@ -31,62 +34,149 @@ pub enum TlsError {
         "{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----; a DER file \
          converts with `openssl x509 -inform der -in {path} -out cert.pem`)"
     )]
-    NoCertificate { path: PathBuf },
+    /// The certificate file holds no `CERTIFICATE` PEM block.
+    NoCertificate {
+        /// `tls.cert_pem`.
+        path: PathBuf,
+    },
     #[error("{path} is encrypted; the key must be password-free (decrypt it with `openssl pkey -in {path} -out key.pem`)")]
-    EncryptedKey { path: PathBuf },
+    /// The key is password-protected (`ENCRYPTED PRIVATE KEY`, or a `Proc-Type: 4,ENCRYPTED`
+    /// header).
+    EncryptedKey {
+        /// `tls.key_pem`.
+        path: PathBuf,
+    },
     #[error(
         "{path} holds no PEM private key (PKCS#8, SEC1 or PKCS#1; a DER key converts with \
          `openssl pkey -inform der -in {path} -out key.pem`)"
     )]
-    NoKey { path: PathBuf },
+    /// The key file holds no PEM private key.
+    NoKey {
+        /// `tls.key_pem`.
+        path: PathBuf,
+    },
     #[error("{path} is {what}, which is not supported: {fix}")]
-    UnsupportedKey { path: PathBuf, what: String, fix: String },
+    /// A key encoding the crypto provider cannot use (`what`: OpenSSH, DSA, RSA-PSS, an
+    /// unsupported curve...), with the command that converts it (`fix`).
+    UnsupportedKey {
+        /// `tls.key_pem`.
+        path: PathBuf,
+        /// The encoding found (`an OpenSSH-format key`, `a DSA key`, `an RSA-PSS key`, ...).
+        what: String,
+        /// The command that converts it.
+        fix: String,
+    },
     #[error(
         "{path}: the private key cannot be used ({reason}); TLS here signs with RSA (2048 bits or \
          more), ECDSA P-256/P-384 or Ed25519 keys"
     )]
-    BadKey { path: PathBuf, reason: String },
+    /// The provider refused the key for `reason`, and no known encoding explains why.
+    BadKey {
+        /// `tls.key_pem`.
+        path: PathBuf,
+        /// The provider's message.
+        reason: String,
+    },
     #[error(
         "the key in {key} matches none of the {count} certificate(s) in {cert} ({subjects}): \
          use the key the certificate was issued for (compare the public keys that \
          `openssl storeutl -noout -text -certs {cert}` lists with `openssl pkey -pubout -in {key}`)"
     )]
-    KeyMismatch { cert: PathBuf, key: PathBuf, subjects: String, count: usize },
+    /// No certificate of `cert` (`count` of them, `subjects` joined by `; `) is the key's.
+    KeyMismatch {
+        /// `tls.cert_pem`.
+        cert: PathBuf,
+        /// `tls.key_pem`.
+        key: PathBuf,
+        /// The certificates' subjects, joined by `; `.
+        subjects: String,
+        /// How many certificates the file holds.
+        count: usize,
+    },
     #[error(
         "{key} is the key of the CA certificate {ca}, not of the leaf {leaf}: point key_pem at \
          the leaf's key"
     )]
-    KeyOfCa { key: PathBuf, ca: String, leaf: String },
+    /// The key is the CA certificate `ca`'s, while the file also holds the leaf `leaf`.
+    KeyOfCa {
+        /// `tls.key_pem`.
+        key: PathBuf,
+        /// The CA certificate the key belongs to.
+        ca: String,
+        /// A leaf certificate in the file.
+        leaf: String,
+    },
     #[error(
         "{path}: the certificate cannot be parsed ({reason}); re-export it as PEM \
          (`openssl x509 -in {path} -out cert.pem`)"
     )]
-    BadCertificate { path: PathBuf, reason: String },
+    /// A PEM block or the leaf's DER does not parse; `reason` is the parser's.
+    BadCertificate {
+        /// `tls.cert_pem`.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
     #[error(
         "{path}: the certificate {subject} carries its EC public key with explicit curve \
          parameters, which TLS clients refuse: write the key with a named curve \
          (`openssl ec -in KEY -param_enc named_curve -out named.key`) and have the certificate \
          reissued from a CSR made with that key"
     )]
-    ExplicitCurveCertificate { path: PathBuf, subject: String },
+    /// The certificate `subject` carries its EC key with explicit curve parameters.
+    ExplicitCurveCertificate {
+        /// `tls.cert_pem`.
+        path: PathBuf,
+        /// The certificate's subject.
+        subject: String,
+    },
     #[error("{path}: the certificate expired on {not_after}; install a renewed one")]
-    Expired { path: PathBuf, not_after: String },
+    /// The leaf's validity ended at `not_after` (`Nov 30 13:36:43 2026 +00:00`).
+    Expired {
+        /// `tls.cert_pem`.
+        path: PathBuf,
+        /// When it expired.
+        not_after: String,
+    },
     #[error("{path}: the certificate is not valid before {not_before}; check the box's clock or install a current one")]
-    NotYetValid { path: PathBuf, not_before: String },
+    /// The leaf's validity starts at `not_before`, after now.
+    NotYetValid {
+        /// `tls.cert_pem`.
+        path: PathBuf,
+        /// When it becomes valid.
+        not_before: String,
+    },
     #[error("cname {cname}: {reason}")]
-    BadCname { cname: String, reason: String },
+    /// `tls.cname` is neither a DNS name nor an IP literal.
+    BadCname {
+        /// `tls.cname`.
+        cname: String,
+        /// Why it is not a name.
+        reason: String,
+    },
     #[error(
         "{path}: the certificate does not cover cname {cname} (it names {sans}); set the cname \
          to a name it covers, or use a certificate issued for {cname}"
     )]
-    CnameMismatch { path: PathBuf, cname: String, sans: String },
+    /// The leaf's subjectAltNames (`sans`, comma-separated) do not cover `cname`.
+    CnameMismatch {
+        /// `tls.cert_pem`.
+        path: PathBuf,
+        /// `tls.cname`.
+        cname: String,
+        /// The leaf's subjectAltNames, comma-separated.
+        sans: String,
+    },
     #[error("TLS setup failed: {0}")]
+    /// rustls refused the checked material (should not happen); its message.
     Rustls(String),
 }
 
 /// A checked certificate chain and key, ready for rustls.
 pub struct TlsMaterial {
+    /// The chain (leaf first) and signing key, as rustls serves them.
     pub certified: Arc<CertifiedKey>,
+    /// What `tls show` reports of the leaf.
     pub summary: CertSummary,
 }
 
@@ -94,22 +184,31 @@ pub struct TlsMaterial {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertSummary {
+    /// The leaf's subject DN (`CN=edge-box.local`).
     pub subject: String,
+    /// The leaf's issuer DN.
     pub issuer: String,
     /// DNS names of the leaf's subjectAltName (wildcards as written).
     pub sans: Vec<String>,
     /// IP addresses of the leaf's subjectAltName.
     pub ip_sans: Vec<String>,
+    /// Start of the leaf's validity, as x509-parser prints it (`Nov 30 13:36:43 2026 +00:00`).
     pub not_before: String,
+    /// End of the leaf's validity, in the same form.
     pub not_after: String,
     /// Unix time after which the leaf is no longer valid.
     pub not_after_unix: i64,
     /// SHA-256 of the leaf's DER, hex.
     pub fingerprint_sha256: String,
+    /// Whether the leaf is its own issuer.
     pub self_signed: bool,
+    /// Certificates served: the leaf and the issuers found in the file.
     pub chain_length: usize,
+    /// `tls.cname`, which the leaf covers.
     pub cname: String,
+    /// The certificate file's path.
     pub cert_pem: PathBuf,
+    /// The key file's path.
     pub key_pem: PathBuf,
     /// PEM of the certificate a client must trust: the chain's root when the file holds it,
     /// else its top-most certificate (the leaf itself when self-signed).
