@@ -43,6 +43,7 @@ pub fn template(name: &str, text: &str, replacements: &[(&str, String)]) -> Stri
 /// A process whose stderr (and stdout) lines are kept: a daemon or HAProxy of the fleet test.
 /// Killed on drop.
 pub struct Logged {
+    /// What the process is (`daemon box1`, `haproxy`), in failure messages.
     pub name: String,
     child: std::process::Child,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,

@@ -134,15 +134,21 @@ pub struct Daemon {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
     pub tls: SocketAddr,
+    /// The TLS listener's address (a free localhost port).
     pub plain: SocketAddr,
+    /// The plain listener's address.
     pub metrics: SocketAddr,
+    /// The metrics listener's address.
 }
 
 /// A temp folder with certificates, a config file and, once started, a daemon.
 pub struct Harness {
     pub dir: tempfile::TempDir,
+    /// The temp folder: state dir, TLS files, config, control socket.
     pub pki: Pki,
+    /// The test CA and the `localhost` leaf the daemon serves.
     pub config_path: PathBuf,
+    /// The config file the daemon is started with (inside `dir`).
     daemon: Option<Daemon>,
     past_logs: Vec<String>,
     /// Extra environment for the daemon (e.g. `NOTIFY_SOCKET`).

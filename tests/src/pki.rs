@@ -7,8 +7,11 @@ use time::{Duration, OffsetDateTime};
 
 /// A CA and one leaf signed by it.
 pub struct Pki {
+    /// The CA certificate, PEM: what clients trust.
     pub ca_pem: String,
+    /// The leaf certificate, PEM.
     pub cert_pem: String,
+    /// The leaf's private key, PEM (PKCS#8).
     pub key_pem: String,
     ca: CertifiedIssuer<'static, KeyPair>,
 }
@@ -18,6 +21,7 @@ pub struct Pki {
 pub struct LeafOptions {
     /// Days from now: negative in the past.
     pub not_before_days: Option<i64>,
+    /// Days from now the leaf expires: negative for an expired one.
     pub not_after_days: Option<i64>,
     /// Signed by itself rather than the CA.
     pub self_signed: bool,
