@@ -99,6 +99,11 @@ async fn notifications_reload_and_drain() {
         assert!(Instant::now() < deadline, "the second request never queued");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Read the notifications while the requests drain: the watchdog pings every 50 ms, and a
+    // slow drain on a loaded machine would otherwise fill the socket's queue and drop STOPPING=1.
+    let reader = socket.try_clone().unwrap();
+    let stopping =
+        std::thread::spawn(move || until(&reader, "STOPPING=1", Duration::from_secs(90)));
     h.signal(Signal::SIGTERM);
     for task in inflight {
         let resp = task.await.unwrap();
@@ -106,7 +111,7 @@ async fn notifications_reload_and_drain() {
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["result"].as_array().unwrap().len(), 20000);
     }
-    let at_stop = until(&socket, "STOPPING=1", Duration::from_secs(30));
+    let at_stop = stopping.join().unwrap();
     // Nothing reads the notify socket any more: the daemon must still exit (a regression test
     // for a blocking notification send that stalled the runtime's shutdown).
     std::thread::sleep(Duration::from_millis(500));
