@@ -17,6 +17,6 @@ bash scripts/deny.sh
 cargo test --workspace
 # The flashable image: build it, boot it under qemu, score through a forwarded port.
 bash images/boot-test.sh
-# Power cuts of that image (kill -9 of qemu during acknowledged writes): 2 here (~75 s each under
-# TCG); README: Reliability runs 30 with `bash images/power-cut.sh 30`.
-bash images/power-cut.sh 2 --no-build
+# Power cuts of that image (kill -9 of qemu during acknowledged writes): 5 here (~55-75 s each
+# under TCG); README: Reliability runs 30 with `bash images/power-cut.sh 30`.
+bash images/power-cut.sh 5 --no-build
