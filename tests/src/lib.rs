@@ -6,6 +6,7 @@
 pub mod fleet;
 pub mod netns;
 pub mod pki;
+pub mod routes;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

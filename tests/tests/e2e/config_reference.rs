@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use edgeserve_tests::routes::{routes_in, without_parameter_names};
 use edgeserve_tests::{bin, run_to_exit, Harness};
 
 fn readme() -> String {
@@ -104,59 +105,6 @@ fn without_master_key_the_systemd_credential_is_used() {
     let mut h = Harness::bare();
     h.start();
     assert!(h.dir.path().join("creds/master.key").exists(), "{}", h.logs());
-}
-
-/// `{name}`, `{n}`, `{endpoint}`… all become `{}`.
-fn without_parameter_names(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_braces = false;
-    for c in text.chars() {
-        match c {
-            '{' => {
-                in_braces = true;
-                out.push_str("{}");
-            }
-            '}' if in_braces => in_braces = false,
-            _ if in_braces => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Every `METHOD /path` an axum router in `file` declares with `.route(...)`.
-fn routes_in(file: &str) -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../daemon/src").join(file);
-    let source = std::fs::read_to_string(path).unwrap();
-    let mut routes = Vec::new();
-    for (at, _) in source.match_indices(".route(") {
-        let rest = &source[at + ".route(".len()..];
-        let mut depth = 1;
-        let end = rest
-            .char_indices()
-            .find(|&(_, c)| {
-                match c {
-                    '(' => depth += 1,
-                    ')' => depth -= 1,
-                    _ => {}
-                }
-                depth == 0
-            })
-            .map(|(i, _)| i)
-            .unwrap();
-        let call = &rest[..end];
-        let route = call.split('"').nth(1).unwrap();
-        for method in ["get", "post", "put", "patch", "delete"] {
-            let used = call
-                .match_indices(&format!("{method}("))
-                .any(|(i, _)| !call[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
-            if used {
-                routes.push(format!("{} {route}", method.to_uppercase()));
-            }
-        }
-    }
-    assert!(!routes.is_empty(), "no routes found in {file}");
-    routes
 }
 
 #[test]

@@ -25,6 +25,7 @@ mod memory;
 mod metrics;
 mod oidc;
 mod oip;
+mod openapi;
 mod operator;
 mod operator_ux;
 mod packaging;
