@@ -782,33 +782,34 @@ fn control_cases(models: &Path, scratch: &Path) -> Vec<Case> {
             "no such control route",
         ),
         case(
-            "ctl: config plan of a relative path",
-            ctl("POST", "/config/plan", "{\"config\": \"edgeserve.toml\"}"),
+            "ctl: config plan without base_dir",
+            ctl("POST", "/config/plan", "{\"toml\": \"[limits]\\nmax_body_bytes = 1\"}"),
             400,
             "InvalidInput",
-            "must be an absolute path",
+            "base_dir",
         ),
         case(
-            "ctl: config plan of a file with bad TOML",
+            "ctl: config plan of bad TOML",
             ctl(
                 "POST",
                 "/config/plan",
-                &json!({"config": format!("{outside}/broken.toml")}).to_string(),
+                &json!({"toml": "[daemon]\nstate_dir = \n", "base_dir": outside}).to_string(),
             ),
             400,
             "InvalidInput",
             "line 2",
         ),
         case(
-            "ctl: config plan of a missing file",
+            "ctl: config plan with a wrong type",
             ctl(
                 "POST",
                 "/config/plan",
-                &json!({"config": format!("{outside}/none.toml")}).to_string(),
+                &json!({"toml": "[limits]\nmax_body_bytes = \"lots\"\n", "base_dir": outside})
+                    .to_string(),
             ),
             400,
             "InvalidInput",
-            "none.toml",
+            "max_body_bytes",
         ),
         case(
             "ctl: body is an array",
