@@ -134,22 +134,22 @@ model = "two:1"
 pub struct Daemon {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
-    pub tls: SocketAddr,
     /// The TLS listener's address (a free localhost port).
-    pub plain: SocketAddr,
+    pub tls: SocketAddr,
     /// The plain listener's address.
-    pub metrics: SocketAddr,
+    pub plain: SocketAddr,
     /// The metrics listener's address.
+    pub metrics: SocketAddr,
 }
 
 /// A temp folder with certificates, a config file and, once started, a daemon.
 pub struct Harness {
-    pub dir: tempfile::TempDir,
     /// The temp folder: state dir, TLS files, config, control socket.
-    pub pki: Pki,
+    pub dir: tempfile::TempDir,
     /// The test CA and the `localhost` leaf the daemon serves.
-    pub config_path: PathBuf,
+    pub pki: Pki,
     /// The config file the daemon is started with (inside `dir`).
+    pub config_path: PathBuf,
     daemon: Option<Daemon>,
     past_logs: Vec<String>,
     /// Extra environment for the daemon (e.g. `NOTIFY_SOCKET`).

@@ -70,6 +70,7 @@ pub(super) fn build(
             .map_err(parse_error)
     };
     let first = assemble("")?;
+    strict_types(text)?;
     // The board profile's defaults sit beneath the file: the file and the environment win.
     let settings = match super::board::defaults(&first.daemon.board)? {
         Some(defaults) => assemble(&defaults)?,
@@ -77,6 +78,21 @@ pub(super) fn build(
     };
     settings.validate()?;
     Ok(settings)
+}
+
+/// Checks the file's own values against the settings' types without the `config` crate's
+/// coercions, which would silently round `max_body_bytes = 1.5` to 2 or read `"256"` as 256:
+/// a value of the wrong type is refused with its key's full name.
+fn strict_types(text: &str) -> Result<(), ConfigError> {
+    let de = toml::Deserializer::new(text);
+    match serde_path_to_error::deserialize::<_, Settings>(de) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let key = e.path().to_string();
+            let reason = e.into_inner().message().trim().to_string();
+            Err(ConfigError::Invalid { key, reason })
+        }
+    }
 }
 
 /// An `EDGESERVE_*` variable whose key is the unknown field a `config` error names.
@@ -107,6 +123,16 @@ mod tests {
 
     fn parse(text: &str) -> Result<Settings, ConfigError> {
         build(text, "test.toml", HashMap::new())
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_refused_not_coerced() {
+        let err = parse("[limits]\nmax_body_bytes = 1.5\n").unwrap_err().to_string();
+        assert!(err.starts_with("config key limits.max_body_bytes: invalid type"), "{err}");
+        let err = parse("[[deployment]]\nname = \"b\"\nendpoint = \"e\"\nmodel = \"m:1\"\nmax_queue = \"256\"\n[[endpoint]]\nname = \"e\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("deployment[0].max_queue"), "{err}");
     }
 
     #[test]

@@ -1072,6 +1072,11 @@ fn every_bad_config_file_is_refused_naming_the_key() {
             "max_body_bytes",
         ),
         (
+            "fractional size (not rounded)",
+            with("max_body_bytes = 1048576", "max_body_bytes = 1.5").into_bytes(),
+            "limits.max_body_bytes",
+        ),
+        (
             "duplicate key",
             with("max_body_bytes = 1048576", "max_body_bytes = 1\nmax_body_bytes = 2").into_bytes(),
             "max_body_bytes",
