@@ -77,6 +77,9 @@ cname = "localhost"
 listen = ["127.0.0.1:8080"]
 [metrics]
 listen = "127.0.0.1:9464"
+[limits]
+# No load balancer watches the demo: Ctrl-C stops at once.
+drain_grace_ms = 0
 [[model]]
 name = "mlp"
 version = "1"
