@@ -48,20 +48,32 @@ fn status_line(table: &RoutingTable) -> String {
     )
 }
 
+/// Whether `READY=1` has been sent (since the last `RELOADING=1`). Until then table changes (the declarations applied at start,
+/// one per object) send no `STATUS=`: a burst of them could fill the notification socket's
+/// queue (`net.unix.max_dgram_qlen`, 10 by default) and get `READY=1` itself dropped, and
+/// systemd would then time the start out.
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Listeners are bound and declared deployments loaded.
 pub fn notify_ready(table: &RoutingTable) {
     let status = status_line(table);
     send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Keeps `STATUS=` current after a change.
+/// Keeps `STATUS=` current after a change (from the first `READY=1` on).
 pub fn notify_status(table: &RoutingTable) {
+    if !READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let status = status_line(table);
     send(&[NotifyState::Status(&status)]);
 }
 
-/// A reload starts (`READY=1` follows when it is done).
+/// A reload starts (`READY=1` follows when it is done; no `STATUS=` between, for the same
+/// reason as at start).
 pub fn notify_reloading() {
+    READY_SENT.store(false, std::sync::atomic::Ordering::Relaxed);
     match NotifyState::monotonic_usec_now() {
         Ok(now) => {
             send(&[NotifyState::Reloading, now, NotifyState::Status("reloading TLS material")])
