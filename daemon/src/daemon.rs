@@ -184,19 +184,7 @@ pub async fn check_plan(
             let current = crate::reconcile::Current::read(&store, &settings.daemon.admin_group)?;
             (current, "the store")
         } else {
-            let current = crate::reconcile::Current {
-                models: vec![],
-                endpoints: vec![],
-                deployments: vec![],
-                keys: Default::default(),
-                assignments: vec![],
-                roles: crate::auth::rbac::RbacSnapshot::builtin(&settings.daemon.admin_group)
-                    .roles()
-                    .into_iter()
-                    .map(|r| r.name.clone())
-                    .collect(),
-                failed: Default::default(),
-            };
+            let current = crate::reconcile::Current::empty(&settings.daemon.admin_group);
             (current, "an empty store (first start)")
         };
         let plan = crate::reconcile::plan(&settings, &base_dir, &current, &backends)?;

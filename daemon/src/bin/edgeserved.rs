@@ -60,13 +60,14 @@ fn run() -> anyhow::Result<()> {
         return runtime()?.block_on(run_demo(demo));
     }
     let settings = config::load(args.config.as_deref())?;
+    // Relative paths in the config file are read from its folder.
+    let base_dir = args
+        .config
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
     if args.check_config {
-        let base_dir = args
-            .config
-            .as_deref()
-            .and_then(|p| p.parent())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
         daemon::check(&settings, &base_dir)?;
         let plan = runtime()?.block_on(daemon::check_plan(
             &settings,
@@ -78,12 +79,6 @@ fn run() -> anyhow::Result<()> {
         println!("configuration OK");
         return Ok(());
     }
-    let base_dir = args
-        .config
-        .as_deref()
-        .and_then(|p| p.parent())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/edgeserve"));
     let options =
         daemon::RunOptions { base_dir, config_path: args.config.clone(), ..Default::default() };
     prepare_driver_cache(&settings.daemon.state_dir);

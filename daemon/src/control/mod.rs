@@ -11,6 +11,7 @@ mod drain;
 mod endpoints;
 mod invoke;
 mod models;
+mod plan;
 mod roles;
 mod socket;
 mod system;
@@ -36,7 +37,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/devices", get(system::devices))
         .route("/board", get(board::detect))
         .route("/drain", post(drain::drain))
-        .route("/config/plan", post(drain::plan))
+        .route("/config/plan", post(plan::plan))
         .route("/endpoints", get(endpoints::list))
         .route(
             "/endpoints/{name}",

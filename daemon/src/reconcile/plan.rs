@@ -117,6 +117,27 @@ impl Plan {
         self.steps.is_empty()
     }
 
+    /// An update step listing what `changed` (plus adoption of an object stored before origins
+    /// existed), or one more unchanged object when nothing did.
+    fn update_or_unchanged(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        origin: Option<Origin>,
+        mut changed: Vec<String>,
+        op: Op,
+    ) {
+        if origin.is_none() {
+            changed.push("adopted by the config".into());
+        }
+        if changed.is_empty() {
+            self.unchanged += 1;
+            return;
+        }
+        let detail = changed.join(", ");
+        self.steps.push(Step { action: Action::Update, kind, name: name.to_string(), detail, op });
+    }
+
     /// The plan as text, one step per line, ending with a summary line.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -157,6 +178,20 @@ pub struct Current {
 }
 
 impl Current {
+    /// An empty store (a box before its first start): only the built-in roles exist.
+    pub fn empty(admin_group: &str) -> Current {
+        let builtin = crate::auth::rbac::RbacSnapshot::builtin(admin_group);
+        Current {
+            models: Vec::new(),
+            endpoints: Vec::new(),
+            deployments: Vec::new(),
+            keys: BTreeMap::new(),
+            assignments: Vec::new(),
+            roles: builtin.roles().into_iter().map(|r| r.name.clone()).collect(),
+            failed: BTreeSet::new(),
+        }
+    }
+
     /// Reads the store; `failed` is filled by the caller from the live table, if any.
     pub fn read(store: &Store, admin_group: &str) -> Result<Current, StoreError> {
         let endpoints = store.endpoints()?;
@@ -364,20 +399,8 @@ fn plan_endpoints(
         } else if record.shared_credentials {
             changed.push("credentials no longer from files (the current ones are kept)".into());
         }
-        if record.origin.is_none() {
-            changed.push("adopted by the config".into());
-        }
-        if changed.is_empty() {
-            plan.unchanged += 1;
-            continue;
-        }
-        plan.steps.push(Step {
-            action: Action::Update,
-            kind: "endpoint",
-            name: e.name.clone(),
-            detail: changed.join(", "),
-            op: Op::UpdateEndpoint { decl: e.clone(), credentials },
-        });
+        let op = Op::UpdateEndpoint { decl: e.clone(), credentials };
+        plan.update_or_unchanged("endpoint", &e.name, record.origin, changed, op);
     }
     Ok(())
 }
@@ -427,20 +450,8 @@ fn plan_deployments(
         if current.failed.contains(&label) {
             changed.push("retry: it failed to load".into());
         }
-        if record.origin.is_none() {
-            changed.push("adopted by the config".into());
-        }
-        if changed.is_empty() {
-            plan.unchanged += 1;
-            continue;
-        }
-        plan.steps.push(Step {
-            action: Action::Update,
-            kind: "deployment",
-            name: label,
-            detail: changed.join(", "),
-            op: Op::PutDeployment { decl: d.clone() },
-        });
+        let op = Op::PutDeployment { decl: d.clone() };
+        plan.update_or_unchanged("deployment", &label, record.origin, changed, op);
     }
     Ok(())
 }
