@@ -18,7 +18,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use super::early::{ConnState, DrainPolicy, Guarded, Reader};
-use super::linger::{Linger, LingerBounds, LINGER_QUIET, LINGER_TIME};
+use super::linger::{Linger, LingerBounds, LINGER_BYTES, LINGER_QUIET, LINGER_TIME};
 use crate::config::LimitsSection;
 use crate::route::PeerAddr;
 
@@ -68,9 +68,11 @@ impl ConnectionLimits {
         }
     }
 
-    /// How a closing connection lingers (RFC 9112 §9.6).
+    /// How a closing connection lingers (RFC 9112 §9.6): up to [`LINGER_TIME`], and at least
+    /// [`LINGER_BYTES`] (or the drain allowance, if larger); a drain allowance of 0 turns it off.
     pub fn linger(&self) -> LingerBounds {
-        LingerBounds { time: LINGER_TIME, quiet: LINGER_QUIET, bytes: self.drain.bytes }
+        let bytes = if self.drain.bytes == 0 { 0 } else { self.drain.bytes.max(LINGER_BYTES) };
+        LingerBounds { time: LINGER_TIME, quiet: LINGER_QUIET, bytes }
     }
 }
 

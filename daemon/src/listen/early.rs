@@ -18,8 +18,8 @@
 //!   [`super::linger`]).
 //!
 //! Discarded bytes count against a per-connection budget, so no connection can make the daemon
-//! read more than `limits.early_answer_drain_bytes` of refused bodies (and as much again while
-//! it closes); 429 (failed authentications over the limit) is never drained first.
+//! read more than `limits.early_answer_drain_bytes` of refused bodies before answering (the
+//! lingering close then reads for at most [`LINGER_TIME`]); 429 (failed authentications over the limit) is never drained first.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -24,6 +24,13 @@ pub const LINGER_TIME: Duration = Duration::from_secs(5);
 /// A closing connection stops lingering once the client has sent nothing for this long.
 pub const LINGER_QUIET: Duration = Duration::from_secs(1);
 
+/// Most bytes a closing connection reads and discards (unless `limits.early_answer_drain_bytes`
+/// is larger). Like nginx's `lingering_time`, the bound that matters is [`LINGER_TIME`]: a
+/// byte cap as small as the drain allowance closed the socket under a client still uploading
+/// the rest of a refused body, and the reset could reach it before it had read the answer
+/// (curl exit 55, `Send failure: Broken pipe`). Discarding happens under TLS, undecrypted.
+pub const LINGER_BYTES: u64 = 64 << 20;
+
 /// The bounds of one lingering close.
 #[derive(Debug, Clone, Copy)]
 pub struct LingerBounds {
