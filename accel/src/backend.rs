@@ -213,4 +213,24 @@ pub trait LoadedModel: Send {
     /// Runs one batch: one tensor per input, in signature order, all with the same batch size.
     /// Returns one tensor per output, in signature order.
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError>;
+
+    /// How the graph splits between the device and the host, for backends that split it
+    /// (the GPU target); `None` when the whole model runs on its device.
+    fn placement(&self) -> Option<Placement> {
+        None
+    }
+}
+
+/// Where a model's nodes run on a target that falls back to the host for ops its device lacks
+/// (the GPU target, issue 20; `deployment show` reports it as `gpuNodes`, `hostNodes` and
+/// `hostOps`). Nodes are those of tract's typed, decluttered graph at a concrete batch size,
+/// constants and inputs excluded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Nodes run as device kernels.
+    pub device_nodes: usize,
+    /// Nodes run on the host by tract, with copies at the boundaries.
+    pub host_nodes: usize,
+    /// The names of the ops run on the host (tract's op names), sorted, each once.
+    pub host_ops: Vec<String>,
 }

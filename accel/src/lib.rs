@@ -16,7 +16,9 @@ mod rows;
 mod signature;
 mod tensor;
 
-pub use backend::{Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Target};
+pub use backend::{
+    Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Placement, Target,
+};
 pub use error::{AccelError, ErrorKind};
 pub use inspect::{ArtifactFile, Inspection, TargetFit};
 pub use registry::Backends;

@@ -5,7 +5,7 @@ use tract_onnx::prelude::{DatumType, TValue};
 use crate::{AccelError, DType, Tensor, TensorData};
 
 /// The HAL dtype of a tract datum type, if the HAL has one.
-pub(super) fn dtype_of(dt: DatumType) -> Option<DType> {
+pub(crate) fn dtype_of(dt: DatumType) -> Option<DType> {
     Some(match dt {
         DatumType::F32 => DType::F32,
         DatumType::F64 => DType::F64,
@@ -22,7 +22,7 @@ pub(super) fn dtype_of(dt: DatumType) -> Option<DType> {
 }
 
 /// Moves a HAL tensor into a tract value.
-pub(super) fn to_tract(tensor: Tensor) -> Result<TValue, AccelError> {
+pub(crate) fn to_tract(tensor: Tensor) -> Result<TValue, AccelError> {
     use tract_onnx::prelude::Tensor as T;
     let (shape, data) = tensor.into_parts();
     let t = match &data {
@@ -43,7 +43,7 @@ pub(super) fn to_tract(tensor: Tensor) -> Result<TValue, AccelError> {
 }
 
 /// Copies a tract value out into a HAL tensor.
-pub(super) fn from_tract(value: &TValue) -> Result<Tensor, AccelError> {
+pub(crate) fn from_tract(value: &TValue) -> Result<Tensor, AccelError> {
     let internal = |e: tract_onnx::prelude::TractError| AccelError::Internal(format!("{e:#}"));
     let view = value.try_as_plain_ram().map_err(internal)?;
     let data = match value.datum_type() {

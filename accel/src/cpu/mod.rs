@@ -2,7 +2,7 @@
 //! at load with a symbolic batch; graphs whose shape arithmetic needs a concrete batch get one
 //! plan per batch size instead (see `plan`).
 
-mod convert;
+pub(crate) mod convert;
 mod half_precision;
 mod host;
 mod ml;
@@ -87,11 +87,23 @@ fn onnx() -> tract_onnx::Onnx {
     onnx
 }
 
-impl CpuModel {
-    /// Parses, checks, types and optimises the artifact's `model.onnx` (with its external data
-    /// files, from the artifact's folder). Errors: [`AccelError::ArtifactUnreadable`],
+/// A model as tract reads it, before planning: what the CPU and GPU targets share.
+pub(crate) struct Front {
+    /// The typed, decluttered graph (shape arithmetic folded as far as a symbolic batch lets).
+    pub decluttered: TypedModel,
+    /// Names, dtypes and shapes, as clients see them (float16 and ZipMap restored).
+    pub signature: Signature,
+    /// Inputs and outputs the graph computes in f32 but the file declares f16.
+    pub f16: half_precision::Boundary,
+    /// The batch symbol (the first input's first dimension), when it is one.
+    pub batch: Option<tract_onnx::prelude::Symbol>,
+}
+
+impl Front {
+    /// Parses, checks and types the artifact's `model.onnx` (with its external data files, from
+    /// the artifact's folder). Errors: [`AccelError::ArtifactUnreadable`],
     /// [`AccelError::InvalidModel`], [`AccelError::UnsupportedOp`] naming the op and node.
-    pub fn load(artifact: &ModelArtifact) -> Result<CpuModel, AccelError> {
+    pub(crate) fn load(artifact: &ModelArtifact) -> Result<Front, AccelError> {
         let path = artifact.onnx_path();
         let invalid = |e: tract_onnx::prelude::TractError| AccelError::InvalidModel {
             path: path.clone(),
@@ -122,6 +134,39 @@ impl CpuModel {
         signature.zipmaps = file.zipmaps.clone();
         file.f16.restore(&mut signature);
         let batch = batch_symbol(&decluttered);
+        Ok(Front { decluttered, signature, f16: file.f16, batch })
+    }
+
+    /// Widens float16 inputs to the f32 the graph computes in.
+    pub(crate) fn widen(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
+        if self.f16.is_empty() {
+            Ok(inputs)
+        } else {
+            self.f16.widen(inputs)
+        }
+    }
+
+    /// Narrows outputs the file declares float16.
+    pub(crate) fn narrow(&self, outputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
+        if self.f16.is_empty() {
+            Ok(outputs)
+        } else {
+            self.f16.narrow(&self.signature, outputs)
+        }
+    }
+}
+
+impl CpuModel {
+    /// Loads the artifact ([`Front::load`]) and optimises it with tract. Errors: those of
+    /// [`Front::load`], and [`AccelError::InvalidModel`] when tract cannot optimise the graph.
+    pub fn load(artifact: &ModelArtifact) -> Result<CpuModel, AccelError> {
+        let front = Front::load(artifact)?;
+        let path = artifact.onnx_path();
+        let invalid = |e: tract_onnx::prelude::TractError| AccelError::InvalidModel {
+            path: path.clone(),
+            reason: format!("{e:#}"),
+        };
+        let Front { decluttered, signature, f16, batch } = front;
         let plan = decluttered
             .clone()
             .into_optimized()
@@ -137,7 +182,7 @@ impl CpuModel {
             None => Plans::Symbolic(plan),
         };
         tracing::debug!(path = %path.display(), "cpu model optimised");
-        Ok(CpuModel { plans, signature, f16: file.f16 })
+        Ok(CpuModel { plans, signature, f16 })
     }
 }
 
@@ -212,3 +257,4 @@ impl LoadedModel for CpuModel {
         self.f16.narrow(&self.signature, outputs)
     }
 }
+

@@ -1,6 +1,7 @@
 //! Binding plans to a device and running them: buffers and kernel objects are made once per
-//! plan (per batch size) and reused; a run copies inputs in, enqueues every launch on an
-//! in-order queue and copies outputs out.
+//! plan (per batch size) and reused; a run walks the plan's items in order on an in-order
+//! queue: launches are enqueued, host nodes are evaluated by tract, and values are copied at the
+//! boundaries (a download blocks until the launches before it are done).
 
 use std::collections::HashMap;
 use std::ptr;
@@ -12,8 +13,11 @@ use opencl3::memory::{Buffer, ClMem, CL_MEM_COPY_HOST_PTR, CL_MEM_READ_ONLY, CL_
 use opencl3::program::Program;
 use opencl3::types::{cl_mem, CL_BLOCKING};
 
+use tract_onnx::prelude::{TValue, TypedSimplePlan, TypedSimpleState};
+
 use super::graph::{Dt, HostData, HostTensor};
-use super::lower::{Arg, Plan, Slot, Val};
+use super::lower::{Arg, HostIn, Item, Output, Plan, Slot, Val};
+use crate::cpu::convert;
 use crate::{AccelError, Tensor, TensorData};
 
 /// An OpenCL context, queue and built program on one device.
@@ -81,12 +85,14 @@ impl DevBuf {
     }
 }
 
-/// A plan bound to a device: its buffers and its kernels with their arguments set.
+/// A plan bound to a device: its buffers and its kernels with their arguments set, and tract's
+/// state for the nodes that run on the host.
 pub(crate) struct Bound {
     temps: Vec<DevBuf>,
     launches: Vec<(Kernel, usize, String)>,
     _metas: Vec<Buffer<i32>>,
     status: Option<Buffer<i32>>,
+    host: Option<TypedSimpleState>,
 }
 
 /// Uploads the constants a plan reads that are not on the device yet.
@@ -171,39 +177,33 @@ pub(crate) fn bind(
         }
         launches.push((kernel, step.global, step.node.clone()));
     }
-    Ok(Bound { temps, launches, _metas: metas, status })
+    let host = match &plan.typed {
+        Some(model) => {
+            let tract = |e: tract_onnx::prelude::TractError| {
+                AccelError::Internal(format!("planning the host nodes: {e:#}"))
+            };
+            let runnable = TypedSimplePlan::new(model.clone()).map_err(tract)?;
+            let mut state = TypedSimpleState::new(&runnable).map_err(tract)?;
+            state.turn_state.values = vec![None; model.nodes().len()];
+            Some(state)
+        }
+        None => None,
+    };
+    Ok(Bound { temps, launches, _metas: metas, status, host })
 }
 
-/// Runs a bound plan: inputs in, every launch, outputs out.
+/// Runs a bound plan on `inputs` (tract values, in the model's input order).
 pub(crate) fn run(
     dev: &Device,
     plan: &Plan,
     bound: &mut Bound,
     consts: &HashMap<String, DevBuf>,
-    inputs: &[Tensor],
+    inputs: Vec<TValue>,
 ) -> Result<Vec<Tensor>, AccelError> {
     let q = &dev.queue;
-    for (&slot, t) in plan.inputs.iter().zip(inputs) {
-        // SAFETY: blocking writes of exactly the tensor's elements into a buffer sized for them.
-        unsafe {
-            match (&mut bound.temps[slot], t.data()) {
-                (DevBuf::F32(b), TensorData::F32(v)) if !v.is_empty() => {
-                    q.enqueue_write_buffer(b, CL_BLOCKING, 0, v, &[])
-                        .map_err(cl("clEnqueueWriteBuffer"))?;
-                }
-                (DevBuf::I64(b), TensorData::I64(v)) if !v.is_empty() => {
-                    q.enqueue_write_buffer(b, CL_BLOCKING, 0, v, &[])
-                        .map_err(cl("clEnqueueWriteBuffer"))?;
-                }
-                (_, d) if d.is_empty() => {}
-                (_, d) => {
-                    return Err(AccelError::InvalidInput(format!(
-                        "input of type {} does not fit the model",
-                        d.dtype()
-                    )))
-                }
-            }
-        }
+    let mut values: Vec<Option<TValue>> = vec![None; plan.host_values.max(inputs.len())];
+    for (slot, v) in values.iter_mut().zip(inputs) {
+        *slot = Some(v);
     }
     if let Some(status) = bound.status.as_mut() {
         // SAFETY: a blocking one-element write.
@@ -212,19 +212,61 @@ pub(crate) fn run(
                 .map_err(cl("clEnqueueWriteBuffer"))?;
         }
     }
-    for (kernel, global, _) in &bound.launches {
-        let global = [*global];
-        // SAFETY: all arguments were set at bind time; the work size is one-dimensional.
-        unsafe {
-            q.enqueue_nd_range_kernel(
-                kernel.get(),
-                1,
-                ptr::null(),
-                global.as_ptr(),
-                ptr::null(),
-                &[],
-            )
-            .map_err(cl("clEnqueueNDRangeKernel"))?;
+    let missing = |h: usize| AccelError::Internal(format!("host value {h} is not computed"));
+    for item in &plan.items {
+        match item {
+            Item::Launches(range) => {
+                for (kernel, global, _) in &bound.launches[range.clone()] {
+                    let global = [*global];
+                    // SAFETY: all arguments were set at bind time; the work size is 1-D.
+                    unsafe {
+                        q.enqueue_nd_range_kernel(
+                            kernel.get(),
+                            1,
+                            ptr::null(),
+                            global.as_ptr(),
+                            ptr::null(),
+                            &[],
+                        )
+                        .map_err(cl("clEnqueueNDRangeKernel"))?;
+                    }
+                }
+            }
+            Item::Upload { host, temp } => {
+                let v = values[*host].as_ref().ok_or_else(|| missing(*host))?;
+                upload(q, &mut bound.temps[*temp], convert::from_tract(v)?)?;
+            }
+            Item::Download { from, host } => {
+                let buf = device_buf(&bound.temps, consts, from)?;
+                values[*host] = Some(convert::to_tract(read(q, buf, from)?)?);
+            }
+            Item::Host { node, inputs, outputs } => {
+                let state = bound
+                    .host
+                    .as_mut()
+                    .ok_or_else(|| AccelError::Internal("host state missing".into()))?;
+                let ins = inputs
+                    .iter()
+                    .map(|i| match i {
+                        HostIn::Value(h) => values[*h].clone().ok_or_else(|| missing(*h)),
+                        HostIn::Const(t) => Ok(t.clone()),
+                    })
+                    .collect::<Result<_, _>>()?;
+                state.compute_one_with_inputs(*node, ins).map_err(|e| {
+                    AccelError::Internal(format!("host node of the GPU model failed: {e:#}"))
+                })?;
+                let outs = state.turn_state.values[*node].take().unwrap_or_default();
+                if outs.len() != outputs.len() {
+                    return Err(AccelError::Internal(format!(
+                        "host node {node} gave {} outputs, not {}",
+                        outs.len(),
+                        outputs.len()
+                    )));
+                }
+                for (h, v) in outputs.iter().zip(outs) {
+                    values[*h] = Some(v);
+                }
+            }
         }
     }
     if let Some(status) = bound.status.as_ref() {
@@ -242,16 +284,56 @@ pub(crate) fn run(
     }
     let mut outputs = Vec::with_capacity(plan.outputs.len());
     for out in &plan.outputs {
-        let buf = match &out.slot {
-            Slot::Temp(t) => &bound.temps[*t],
-            Slot::Const(name) => consts
-                .get(name)
-                .ok_or_else(|| AccelError::Internal(format!("constant {name} is missing")))?,
-        };
-        outputs.push(read(q, buf, out)?);
+        outputs.push(match out {
+            Output::Device(v) => read(q, device_buf(&bound.temps, consts, v)?, v)?,
+            Output::Host(h) => {
+                convert::from_tract(values[*h].as_ref().ok_or_else(|| missing(*h))?)?
+            }
+            Output::Const(t) => convert::from_tract(t)?,
+        });
     }
     q.finish().map_err(cl("clFinish"))?;
     Ok(outputs)
+}
+
+/// The buffer a device value lives in.
+fn device_buf<'a>(
+    temps: &'a [DevBuf],
+    consts: &'a HashMap<String, DevBuf>,
+    v: &Val,
+) -> Result<&'a DevBuf, AccelError> {
+    match &v.slot {
+        Slot::Temp(t) => Ok(&temps[*t]),
+        Slot::Const(name) => consts
+            .get(name)
+            .ok_or_else(|| AccelError::Internal(format!("constant {name} is missing"))),
+    }
+}
+
+/// Copies a host tensor into a plan buffer (blocking).
+fn upload(q: &CommandQueue, buf: &mut DevBuf, t: Tensor) -> Result<(), AccelError> {
+    // SAFETY: blocking writes of exactly the tensor's elements into a buffer sized for them
+    // (plans size upload buffers from the value's concrete shape).
+    unsafe {
+        match (buf, t.data()) {
+            (DevBuf::F32(b), TensorData::F32(v)) if !v.is_empty() => {
+                q.enqueue_write_buffer(b, CL_BLOCKING, 0, v, &[])
+                    .map_err(cl("clEnqueueWriteBuffer"))?;
+            }
+            (DevBuf::I64(b), TensorData::I64(v)) if !v.is_empty() => {
+                q.enqueue_write_buffer(b, CL_BLOCKING, 0, v, &[])
+                    .map_err(cl("clEnqueueWriteBuffer"))?;
+            }
+            (_, d) if d.is_empty() => {}
+            (_, d) => {
+                return Err(AccelError::InvalidInput(format!(
+                    "input of type {} does not fit the model",
+                    d.dtype()
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read(q: &CommandQueue, buf: &DevBuf, out: &Val) -> Result<Tensor, AccelError> {
@@ -278,28 +360,4 @@ fn read(q: &CommandQueue, buf: &DevBuf, out: &Val) -> Result<Tensor, AccelError>
         }
     };
     Tensor::new(out.shape.clone(), data)
-}
-
-/// Runs a plan once with no inputs (constant folding) and returns its outputs as constants.
-pub(crate) fn evaluate(
-    dev: &Device,
-    plan: &Plan,
-    graph_consts: &HashMap<String, HostTensor>,
-) -> Result<Vec<HostTensor>, AccelError> {
-    let mut consts = HashMap::new();
-    upload_consts(dev, plan, graph_consts, &mut consts)?;
-    let mut bound = bind(dev, plan, &consts)?;
-    let outs = run(dev, plan, &mut bound, &consts, &[])?;
-    Ok(outs
-        .into_iter()
-        .map(|t| {
-            let (shape, data) = t.into_parts();
-            let data = match data {
-                TensorData::I64(v) => HostData::I64(v),
-                TensorData::F32(v) => HostData::F32(v),
-                _ => HostData::F32(Vec::new()),
-            };
-            HostTensor { shape, data }
-        })
-        .collect())
 }

@@ -28,12 +28,29 @@ __kernel void unary_f32(__global const float* x, __global float* y, int op, floa
         case 3: v = 1.0f / (1.0f + exp(-v)); break;              // Sigmoid
         case 4: v = tanh(v); break;                              // Tanh
         case 5: v = fmin(fmax(v, a), b); break;                  // Clip
+        case 6: v = exp(v); break;                               // Exp
+        case 7: v = log(v); break;                               // Ln
+        case 8: v = sqrt(v); break;                              // Sqrt
+        case 9: v = rsqrt(v); break;                             // Rsqrt
+        case 10: v = 1.0f / v; break;                            // Recip
+        case 11: v = fabs(v); break;                             // Abs
+        case 12: v = -v; break;                                  // Neg
+        case 13: v = v * v; break;                               // Square
+        case 14: v = v * fmin(fmax(v / 6.0f + 0.5f, 0.0f), 1.0f); break; // HardSwish
+        case 15: v = erf(v); break;                              // Erf
+        case 16: v = floor(v); break;                            // Floor
+        case 17: v = ceil(v); break;                             // Ceil
+        case 18: v = sin(v); break;                              // Sin
+        case 19: v = cos(v); break;                              // Cos
+        case 20: v = fmin(fmax(a * v + b, 0.0f), 1.0f); break;   // HardSigmoid
+        case 21: v = 0.5f * v * (1.0f + erf(v * 0.70710678118654752f)); break; // Gelu
+        case 22: v = v / (1.0f + exp(-v)); break;                // Silu
         default: break;                                          // Identity
     }
     y[i] = v;
 }
 
-#define BINARY(T, NAME, DIV)                                                                   \
+#define BINARY(T, NAME, DIV, POW)                                                                   \
 __kernel void NAME(__global const T* a, __global const T* b, __global T* y,                    \
                    __constant const int* m, int op, int n) {                                   \
     int i = get_global_id(0);                                                                  \
@@ -45,13 +62,16 @@ __kernel void NAME(__global const T* a, __global const T* b, __global T* y,     
         case 0: r = p + q; break;                                                              \
         case 1: r = p - q; break;                                                              \
         case 2: r = p * q; break;                                                              \
+        case 4: r = p > q ? p : q; break;                                                      \
+        case 5: r = p < q ? p : q; break;                                                      \
+        case 6: r = POW; break;                                                                \
         default: r = DIV; break;                                                               \
     }                                                                                          \
     y[i] = r;                                                                                  \
 }
-BINARY(float, binary_f32, p / q)
+BINARY(float, binary_f32, p / q, pow(p, q))
 // Integer division by zero would trap on CPU devices: it yields 0 instead.
-BINARY(long, binary_i64, (q == 0 ? 0 : p / q))
+BINARY(long, binary_i64, (q == 0 ? 0 : p / q), 0)
 
 __kernel void cast_i64_f32(__global const long* x, __global float* y, int n) {
     int i = get_global_id(0);
@@ -310,4 +330,65 @@ __kernel void tree_ensemble(__global const float* X, __global const long* feat,
         for (int c = 0; c < nclass; ++c) s[c] = 1.0f / (1.0f + exp(-s[c]));
     }
     label[r] = labels[best];
+}
+
+// y[i] = x[offset + offset of i under the strides in m]: a strided view of x (axis moves,
+// slices, strided slices, broadcasts: strides may be 0 or negative).
+#define VIEW(T, NAME)                                                                          \
+__kernel void NAME(__global const T* x, __global T* y, __constant const int* m, int offset,    \
+                   int n) {                                                                    \
+    int i = get_global_id(0);                                                                  \
+    if (i >= n) return;                                                                        \
+    y[i] = x[offset + index_offset(i, m, 0)];                                                  \
+}
+VIEW(float, view_f32)
+VIEW(long, view_i64)
+
+// [outer, len, inner] -> [outer, inner]: op 0 sum, 1 max, 2 min, 3 product, 4 mean of squares.
+__kernel void reduce_f32(__global const float* x, __global float* y, int len, int inner, int op,
+                         int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    __global const float* p = x + (i / inner) * len * inner + i % inner;
+    float acc = op == 1 ? -INFINITY : (op == 2 ? INFINITY : (op == 3 ? 1.0f : 0.0f));
+    for (int l = 0; l < len; ++l) {
+        float v = p[l * inner];
+        switch (op) {
+            case 1: acc = fmax(acc, v); break;
+            case 2: acc = fmin(acc, v); break;
+            case 3: acc *= v; break;
+            case 4: acc += v * v; break;
+            default: acc += v; break;
+        }
+    }
+    y[i] = op == 4 ? acc / (float)len : acc;
+}
+
+// A matrix product over strided operands (tract's EinSum with one contracted axis): Y[b, m, n]
+// = sum_k A[b, m, k] B[b, k, n]. `meta` is [rank, dims[6], strides of A[6], of B[6], of Y[6]]
+// over the batch axes (0 where an operand lacks one); `s` is [a_m, a_k, b_k, b_n, y_m, y_n].
+// Work items are (b, m, n) in row-major order.
+__kernel void matmul_strided(__global const float* A, __global const float* B,
+                             __global float* Y, __constant const int* meta,
+                             __constant const int* s, int M, int N, int K, int relu, int total) {
+    int i = get_global_id(0);
+    if (i >= total) return;
+    int n = i % N;
+    int t = i / N;
+    int mm = t % M;
+    int b = t / M;
+    int oa = 0, ob = 0, oy = 0;
+    for (int d = meta[0] - 1; d >= 0; --d) {
+        int dim = meta[1 + d];
+        int ix = b % dim;
+        b /= dim;
+        oa += ix * meta[1 + MAX_RANK + d];
+        ob += ix * meta[1 + 2 * MAX_RANK + d];
+        oy += ix * meta[1 + 3 * MAX_RANK + d];
+    }
+    __global const float* a = A + oa + mm * s[0];
+    __global const float* bb = B + ob + n * s[3];
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) acc += a[k * s[1]] * bb[k * s[2]];
+    Y[oy + mm * s[4] + n * s[5]] = relu ? fmax(acc, 0.0f) : acc;
 }

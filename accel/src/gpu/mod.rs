@@ -1,16 +1,20 @@
-//! The GPU backend: ONNX graphs lowered to edgeserve's own OpenCL kernels (`kernels.cl`),
-//! vendor-neutral through the OpenCL ICD loader (Intel, AMD, NVIDIA, Mali; PoCL on CPUs).
+//! The GPU backend: models run with edgeserve's own OpenCL kernels (`kernels.cl`), vendor-neutral
+//! through the OpenCL ICD loader (Intel, AMD, NVIDIA, Mali; PoCL on CPUs), with the ops the
+//! kernels lack run on the host by tract.
 //!
-//! Load reads the graph (`graph`), refuses unsupported ops by name, folds constants and fuses
-//! (`optimize`), builds or loads the cached program (`program`) and plans batch sizes
-//! (`lower`); `exec` binds plans to buffers made once per batch size and runs them. Batches run
-//! at power-of-two buckets (`crate::bound::padded_run`), bound at load up to `max_batch_size`.
+//! Load reads the model with the CPU target's front end (`crate::cpu::Front`: tract's typed,
+//! decluttered graph, so every model the CPU target reads loads here too) and builds or loads the
+//! cached program (`program`). For each batch size, the batch is bound, tract folds the shape
+//! arithmetic away, `place` splits the nodes between device and host and `lower` turns device
+//! nodes into launches; `exec` binds the plan to buffers made once per batch size and runs it.
+//! Batches run at power-of-two buckets (`crate::bound::padded_run`), bound at load up to
+//! `max_batch_size`.
 
 pub mod driver_cache;
 mod exec;
 mod graph;
 mod lower;
-mod optimize;
+mod place;
 mod platform;
 mod program;
 
@@ -23,13 +27,18 @@ use opencl3::context::Context;
 
 pub use program::ProgramOrigin;
 
+use std::sync::Arc;
+
+use tract_onnx::prelude::{TDim, TypedModel};
+
 use self::exec::{Bound, DevBuf, Device};
-use self::graph::{Graph, Port};
-use self::lower::{Lowerer, Plan};
+use self::lower::Plan;
 use crate::bound::BoundBatches;
+use crate::cpu::convert;
+use crate::cpu::Front;
 use crate::{
-    AccelError, Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Signature, Target,
-    Tensor, TensorSpec, DYNAMIC,
+    AccelError, Backend, DeviceInfo, LoadOptions, LoadedModel, ModelArtifact, Placement, Signature,
+    Target, Tensor,
 };
 
 /// Runs ONNX models on OpenCL devices.
@@ -69,17 +78,15 @@ impl GpuBackend {
             })
     }
 
-    /// Loads a model, returning the concrete type (tests and benchmarks inspect it).
+    /// Loads a model, returning the concrete type (tests and benchmarks inspect it). Errors:
+    /// those of reading the model (as on the CPU target), [`AccelError::NoSuchDevice`],
+    /// [`AccelError::BackendUnavailable`] (no OpenCL platform, unwritable program cache).
     pub fn load_model(
         &self,
         artifact: &ModelArtifact,
         options: &LoadOptions,
     ) -> Result<GpuModel, AccelError> {
-        let path = artifact.onnx_path();
-        let mut graph = Graph::load(&path)?;
-        if let Some(node) = graph.nodes.iter().find(|n| !lower::supports(n)) {
-            return Err(AccelError::UnsupportedOp { op: node.op.clone(), node: node.name.clone() });
-        }
+        let front = Front::load(artifact)?;
         let mut found = platform::enumerate()?;
         let available = found.len();
         let index = options.device as usize;
@@ -101,31 +108,30 @@ impl GpuBackend {
         let (program, origin) =
             program::build(&context, &chosen.device, self.cache_dir.as_deref())?;
         let dev = Device { context, queue, program };
-
-        let folded = optimize::fold_constants(&mut graph, &dev)?;
-        let fused = optimize::fuse(&mut graph);
-        tracing::info!(
-            model = %path.display(),
-            device = %chosen.info.name,
-            folded,
-            fused = %fused.join(", "),
-            "GPU model lowered"
-        );
-        let signature = signature(&graph)?;
         let mut model = GpuModel {
-            graph,
+            front,
             dev,
-            signature,
             origin,
             device: chosen.info,
             consts: HashMap::new(),
             bound: BoundBatches::default(),
-            fused,
         };
-        model.bound_for(1)?; // binds batch 1 now, so a model that cannot run fails at load
-                             // Binds the other buckets a batch of up to `max_batch_size` rows runs at now, so the
-                             // first batch of a new bucket does not stall the requests queued behind it.
-        if crate::bound::pads(&model.signature) {
+        // Binds batch 1 now, so a model that cannot run fails at load, then the other buckets
+        // a batch of up to `max_batch_size` rows runs at, so the first batch of a new bucket
+        // does not stall the requests queued behind it.
+        model.bound_for(1)?;
+        let split = model.placement();
+        tracing::info!(
+            model = %artifact.onnx_path().display(),
+            device = %model.device.name,
+            gpu_nodes = split.device_nodes,
+            host_nodes = split.host_nodes,
+            host_ops = %split.host_ops.join(", "),
+            "GPU model placed: {} nodes on the device, {} on the host",
+            split.device_nodes,
+            split.host_nodes
+        );
+        if crate::bound::pads(&model.front.signature) {
             let top = crate::bound::bucket(options.max_batch_size);
             let mut size = 2;
             while size <= top && size < (1 << crate::bound::BOUND_BATCH_SIZES) {
@@ -135,30 +141,6 @@ impl GpuBackend {
         }
         Ok(model)
     }
-}
-
-/// Input specs from the graph; output specs from plans at two batch sizes (a dimension that
-/// follows the batch is dynamic).
-fn signature(graph: &Graph) -> Result<Signature, AccelError> {
-    let one = Lowerer::graph(graph, 1)?;
-    let two = Lowerer::graph(graph, 2)?;
-    let inputs = graph.inputs.iter().map(Port::spec).collect();
-    let outputs = graph
-        .outputs
-        .iter()
-        .zip(one.outputs.iter().zip(&two.outputs))
-        .map(|(name, (a, b))| TensorSpec {
-            name: name.clone(),
-            dtype: a.dt.dtype(),
-            shape: a
-                .shape
-                .iter()
-                .zip(&b.shape)
-                .map(|(&x, &y)| if x == y { x as i64 } else { DYNAMIC })
-                .collect(),
-        })
-        .collect();
-    Ok(Signature { inputs, outputs, zipmaps: Default::default() })
 }
 
 impl Backend for GpuBackend {
@@ -171,18 +153,15 @@ impl Backend for GpuBackend {
         self.check_cache()
     }
 
-    /// Reads the graph and checks every op lowers; the signature needs a device (`Ok(None)`).
+    /// Reads the model as the CPU target does (ops the kernels lack run on the host) and
+    /// returns its signature.
     fn inspect(&self, artifact: &ModelArtifact) -> Result<Option<Signature>, AccelError> {
         if artifact.is_fpga_package() {
             return Err(AccelError::Unsupported {
                 what: "FPGA packages (model.xclbin) on the gpu target".into(),
             });
         }
-        let graph = Graph::load(&artifact.onnx_path())?;
-        if let Some(node) = graph.nodes.iter().find(|n| !lower::supports(n)) {
-            return Err(AccelError::UnsupportedOp { op: node.op.clone(), node: node.name.clone() });
-        }
-        Ok(None)
+        Ok(Some(Front::load(artifact)?.signature))
     }
 
     fn devices(&self) -> Vec<DeviceInfo> {
@@ -211,18 +190,16 @@ impl Backend for GpuBackend {
     }
 }
 
-/// A model lowered onto one OpenCL device.
+/// A model placed on one OpenCL device (with its host nodes).
 pub struct GpuModel {
-    graph: Graph,
+    front: Front,
     dev: Device,
-    signature: Signature,
     origin: ProgramOrigin,
     device: DeviceInfo,
-    /// Constants on the device, uploaded once.
+    /// Constants on the device, uploaded once (named by content, shared by every batch size).
     consts: HashMap<String, DevBuf>,
     /// Plans bound to buffers, per batch size.
     bound: BoundBatches<(Plan, Bound)>,
-    fused: Vec<String>,
 }
 
 impl GpuModel {
@@ -236,7 +213,7 @@ impl GpuModel {
         &self.device
     }
 
-    /// The kernels one batch launches, in order (after folding and fusion).
+    /// The kernels one batch launches, in order (of the least recently used batch size).
     pub fn launches(&self) -> Vec<&'static str> {
         self.bound
             .oldest()
@@ -250,44 +227,63 @@ impl GpuModel {
         self.bound.sizes()
     }
 
-    /// The fusions applied at load.
-    pub fn fusions(&self) -> &[String] {
-        &self.fused
+    /// How the graph splits between the device and the host (at the least recently used batch
+    /// size; the split is the same at every size).
+    pub fn placement(&self) -> Placement {
+        self.bound.oldest().map(|(p, _)| p.split.clone()).unwrap_or_default()
     }
 
     /// Binds the plan for a batch size on first use.
     fn bound_for(&mut self, batch: usize) -> Result<(), AccelError> {
-        let (graph, dev, consts) = (&self.graph, &self.dev, &mut self.consts);
-        self.bound.get_or_bind(batch, |b| bind_plan(graph, dev, consts, b))?;
+        let (front, dev, consts) = (&self.front, &self.dev, &mut self.consts);
+        self.bound.get_or_bind(batch, |b| bind_plan(front, dev, consts, b))?;
         Ok(())
     }
 }
 
-/// Lowers the graph at `batch`, uploads the constants it reads and binds it to buffers.
+/// The model with the batch bound to `batch` and shape arithmetic folded.
+fn concrete(front: &Front, batch: usize) -> Result<Arc<TypedModel>, AccelError> {
+    let Some(symbol) = &front.batch else { return Ok(Arc::new(front.decluttered.clone())) };
+    let subs = HashMap::from([(symbol.clone(), TDim::Val(batch as i64))]);
+    front.decluttered.set_symbols(&subs).and_then(|m| m.into_decluttered()).map(Arc::new).map_err(
+        |e| AccelError::Unsupported {
+            what: format!("planning the model at batch size {batch}: {e:#}"),
+        },
+    )
+}
+
+/// Places the model at `batch`, uploads the constants it reads and binds it to buffers.
 fn bind_plan(
-    graph: &Graph,
+    front: &Front,
     dev: &Device,
     consts: &mut HashMap<String, DevBuf>,
     batch: usize,
 ) -> Result<(Plan, Bound), AccelError> {
-    let plan = Lowerer::graph(graph, batch)?;
-    exec::upload_consts(dev, &plan, &graph.consts, consts)?;
-    let bound = exec::bind(dev, &plan, consts)?;
-    Ok((plan, bound))
+    let placed = place::place(concrete(front, batch)?)?;
+    exec::upload_consts(dev, &placed.plan, &placed.consts, consts)?;
+    let bound = exec::bind(dev, &placed.plan, consts)?;
+    Ok((placed.plan, bound))
 }
 
 impl LoadedModel for GpuModel {
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.front.signature
     }
 
     /// Runs at the batch's power-of-two bucket (rows padded with zeros, outputs sliced back).
     fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
-        let (graph, dev, consts, bound) =
-            (&self.graph, &self.dev, &mut self.consts, &mut self.bound);
-        crate::bound::padded_run(&self.signature, inputs, |batch, inputs| {
-            let (plan, bound) = bound.get_or_bind(batch, |b| bind_plan(graph, dev, consts, b))?;
-            exec::run(dev, plan, bound, consts, &inputs)
-        })
+        let (front, dev, consts, bound) =
+            (&self.front, &self.dev, &mut self.consts, &mut self.bound);
+        let outputs = crate::bound::padded_run(&front.signature, inputs, |batch, inputs| {
+            let inputs = front.widen(inputs)?;
+            let (plan, bound) = bound.get_or_bind(batch, |b| bind_plan(front, dev, consts, b))?;
+            let values = inputs.into_iter().map(convert::to_tract).collect::<Result<_, _>>()?;
+            exec::run(dev, plan, bound, consts, values)
+        })?;
+        front.narrow(outputs)
+    }
+
+    fn placement(&self) -> Option<Placement> {
+        Some(GpuModel::placement(self))
     }
 }

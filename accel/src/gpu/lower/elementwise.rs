@@ -12,19 +12,61 @@ const SIGMOID: i32 = 3;
 const TANH: i32 = 4;
 const CLIP: i32 = 5;
 
+/// The `unary_f32` code of an element-wise op that takes no parameter (by tract's and ONNX's
+/// op name), if the kernel has it.
+pub(crate) fn unary_code(op: &str) -> Option<i32> {
+    Some(match op {
+        "Relu" => RELU,
+        "Sigmoid" => SIGMOID,
+        "Tanh" => TANH,
+        "Exp" => 6,
+        "Ln" | "Log" => 7,
+        "Sqrt" => 8,
+        "Rsqrt" => 9,
+        "Recip" | "Reciprocal" => 10,
+        "Abs" => 11,
+        "Neg" => 12,
+        "Square" => 13,
+        "HardSwish" => 14,
+        "Erf" => 15,
+        "Floor" => 16,
+        "Ceil" => 17,
+        "Sin" => 18,
+        "Cos" => 19,
+        "Gelu" => 21,
+        "Silu" => 22,
+        _ => return None,
+    })
+}
+
+/// The `unary_f32` code of HardSigmoid (`min(max(alpha * x + beta, 0), 1)`).
+pub(crate) const HARD_SIGMOID: i32 = 20;
+
+/// The `binary_*` code of an element-wise binary op, if the kernels have it (`Pow`: f32 only).
+pub(crate) fn binary_code(op: &str) -> Option<i32> {
+    Some(match op {
+        "Add" => 0,
+        "Sub" => 1,
+        "Mul" => 2,
+        "Div" => 3,
+        "Max" => 4,
+        "Min" => 5,
+        "Pow" => 6,
+        _ => return None,
+    })
+}
+
 pub(super) fn unary(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
     let x = l.input(node, 0)?;
     want_f32(node, &x)?;
     let (op, a, b) = match node.op.as_str() {
-        "Relu" => (RELU, 0.0, 0.0),
         "LeakyRelu" => (LEAKY_RELU, node.float("alpha", 0.01), 0.0),
-        "Sigmoid" => (SIGMOID, 0.0, 0.0),
-        "Tanh" => (TANH, 0.0, 0.0),
+        "HardSigmoid" => (HARD_SIGMOID, node.float("alpha", 0.2), node.float("beta", 0.5)),
         "Clip" => {
             let (lo, hi) = clip_bounds(l, node)?;
             (CLIP, lo, hi)
         }
-        _ => (IDENTITY, 0.0, 0.0),
+        other => (unary_code(other).unwrap_or(IDENTITY), 0.0, 0.0),
     };
     let y = l.temp(Dt::F32, x.shape.clone());
     let n = to_i32(node, y.len())?;
@@ -68,12 +110,10 @@ pub(super) fn binary(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
     let out = broadcast(&a.shape, &b.shape).ok_or_else(|| {
         bad(node, format!("shapes {:?} and {:?} do not broadcast", a.shape, b.shape))
     })?;
-    let op = match node.op.as_str() {
-        "Add" => 0,
-        "Sub" => 1,
-        "Mul" => 2,
-        _ => 3,
-    };
+    let op = binary_code(&node.op).ok_or_else(|| bad(node, "no kernel for this op"))?;
+    if op == 6 && a.dt != Dt::F32 {
+        return Err(bad(node, "Pow runs on f32 only"));
+    }
     let meta = index_meta(
         node,
         &out,

@@ -1,59 +1,24 @@
-//! Lowering: the ONNX graph becomes a [`Plan`], a list of kernel launches over numbered buffers,
-//! for one concrete batch size. Lowering is pure host code; `exec` binds a plan to a device.
+//! Lowering: device ops become kernel launches over numbered buffers, gathered in a [`Plan`] for
+//! one concrete batch size (`crate::gpu::place` decides which nodes run where and drives this).
+//! Lowering is pure host code; `exec` binds a plan to a device.
 //!
-//! Each op family has its own file; every op reads its inputs' shapes, checks them, names the
-//! node in any error, and appends the launches computing its outputs.
+//! Each op family has its own file; an op is described as an ONNX-style [`Node`] (op name,
+//! attributes, input names), reads its inputs' shapes, checks them, names the node in any error,
+//! and appends the launches computing its outputs.
 
-mod elementwise;
+pub(crate) mod elementwise;
 mod layout;
-mod linear;
-mod reduce;
 mod spatial;
-mod trees;
 
 use std::collections::HashMap;
 
-use super::graph::{Dt, Graph, HostTensor, Node};
+use std::ops::Range;
+use std::sync::Arc;
+
+use tract_onnx::prelude::{TValue, TypedModel};
+
+use super::graph::{Dt, HostTensor, Node};
 use crate::AccelError;
-
-/// The ONNX ops the GPU backend runs (default domain), and the ONNX-ML ones.
-pub(crate) const SUPPORTED: &[&str] = &[
-    "Gemm",
-    "MatMul",
-    "Conv",
-    "Relu",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "Clip",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Softmax",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "BatchNormalization",
-    "Flatten",
-    "Reshape",
-    "Transpose",
-    "Concat",
-    "Identity",
-    "Gather",
-    "Cast",
-    "ReduceMean",
-];
-pub(crate) const SUPPORTED_ML: &[&str] = &["TreeEnsembleClassifier"];
-
-/// Whether the backend has kernels for a node's op.
-pub(crate) fn supports(node: &Node) -> bool {
-    match node.domain.as_str() {
-        "" | "ai.onnx" => SUPPORTED.contains(&node.op.as_str()),
-        "ai.onnx.ml" => SUPPORTED_ML.contains(&node.op.as_str()),
-        _ => false,
-    }
-}
 
 /// Where a value lives on the device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,19 +72,55 @@ pub(crate) struct TempInfo {
     pub len: usize,
 }
 
-/// Everything a run at one batch size launches, and where inputs and outputs live.
+/// An input of a node run on the host.
+#[derive(Debug, Clone)]
+pub(crate) enum HostIn {
+    /// A host value of the run (a model input, a host node's output or a download).
+    Value(usize),
+    /// A constant of the graph.
+    Const(TValue),
+}
+
+/// One thing a run does, in order.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    /// Enqueues `steps[range]`.
+    Launches(Range<usize>),
+    /// Copies host value `host` into plan buffer `temp` (a host-to-device boundary).
+    Upload { host: usize, temp: usize },
+    /// Copies a device value into host value `host` (a device-to-host boundary).
+    Download { from: Val, host: usize },
+    /// Runs node `node` of the plan's typed model on the host with tract.
+    Host { node: usize, inputs: Vec<HostIn>, outputs: Vec<usize> },
+}
+
+/// Where a model output is at the end of a run.
+#[derive(Debug, Clone)]
+pub(crate) enum Output {
+    Device(Val),
+    Host(usize),
+    Const(TValue),
+}
+
+/// Everything a run at one batch size does, and where inputs and outputs live.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
     pub temps: Vec<TempInfo>,
     pub steps: Vec<Step>,
-    /// Graph inputs, in order: their buffers.
-    pub inputs: Vec<usize>,
+    /// What a run does, in order (launches interleaved with host nodes and copies).
+    pub items: Vec<Item>,
+    /// Host values a run holds; model inputs are values `0..inputs`.
+    pub host_values: usize,
     /// Graph outputs, in order.
-    pub outputs: Vec<Val>,
+    pub outputs: Vec<Output>,
     /// Whether a kernel may set the status word.
     pub uses_status: bool,
-    /// Constants made by lowering itself (tree tables), uploaded like the model's.
+    /// Constants made by lowering itself, uploaded like the model's.
     pub derived: Vec<(String, HostTensor)>,
+    /// The typed model the host nodes belong to (when there are any).
+    pub typed: Option<Arc<TypedModel>>,
+    /// The device/host split.
+    pub split: crate::Placement,
 }
 
 impl Plan {
@@ -130,9 +131,9 @@ impl Plan {
             Arg::Buf(Slot::Const(n)) => Some(n.as_str()),
             _ => None,
         });
-        let outs = self.outputs.iter().filter_map(|v| match &v.slot {
-            Slot::Const(n) => Some(n.as_str()),
-            Slot::Temp(_) => None,
+        let outs = self.outputs.iter().filter_map(|v| match v {
+            Output::Device(Val { slot: Slot::Const(n), .. }) => Some(n.as_str()),
+            _ => None,
         });
         for n in all.chain(outs) {
             if !names.contains(&n) {
@@ -161,48 +162,24 @@ impl<'g> Lowerer<'g> {
         Lowerer { consts, vals: HashMap::new(), plan: Plan::default(), opset }
     }
 
-    /// Lowers a whole graph for `batch` rows.
-    pub(crate) fn graph(graph: &'g Graph, batch: usize) -> Result<Plan, AccelError> {
-        let mut l = Lowerer::new(&graph.consts, graph.opset);
-        for input in &graph.inputs {
-            let shape: Vec<usize> = input
-                .shape
-                .iter()
-                .map(|&d| if d == crate::DYNAMIC { batch } else { d as usize })
-                .collect();
-            let v = l.temp(input.dt, shape);
-            if let Slot::Temp(ix) = v.slot {
-                l.plan.inputs.push(ix);
-            }
-            l.vals.insert(input.name.clone(), v);
-        }
-        for node in &graph.nodes {
-            l.node(node)?;
-        }
-        for name in &graph.outputs {
-            let v = l.value_named(name).ok_or_else(|| AccelError::InvalidModel {
-                path: "model.onnx".into(),
-                reason: format!("graph output {name} is computed by no node"),
-            })?;
-            l.plan.outputs.push(v);
-        }
-        Ok(l.plan)
+    /// The plan built so far.
+    pub(crate) fn plan_mut(&mut self) -> &mut Plan {
+        &mut self.plan
     }
 
-    /// Lowers one node whose inputs are all constants (constant folding); the plan's outputs
-    /// are the node's.
-    pub(crate) fn single(
-        consts: &'g HashMap<String, HostTensor>,
-        opset: i64,
-        node: &Node,
-    ) -> Result<Plan, AccelError> {
-        let mut l = Lowerer::new(consts, opset);
-        l.node(node)?;
-        for out in node.outputs.iter().filter(|o| !o.is_empty()) {
-            let v = l.value_named(out).ok_or_else(|| bad(node, "output not computed"))?;
-            l.plan.outputs.push(v);
-        }
-        Ok(l.plan)
+    /// The finished plan.
+    pub(crate) fn into_plan(self) -> Plan {
+        self.plan
+    }
+
+    /// Names a value (a node output, by the name lowering uses for it).
+    pub(crate) fn set_value(&mut self, name: String, v: Val) {
+        self.vals.insert(name, v);
+    }
+
+    /// A value by name: computed on the device so far, or a constant.
+    pub(crate) fn value(&self, name: &str) -> Option<Val> {
+        self.value_named(name)
     }
 
     fn value_named(&self, name: &str) -> Option<Val> {
@@ -260,19 +237,38 @@ impl<'g> Lowerer<'g> {
         }
     }
 
+    /// The single element of a constant, as f32.
+    pub(crate) fn const_f32(&self, name: &str) -> Option<f32> {
+        match self.consts.get(name)?.as_f32().as_slice() {
+            [v] => Some(*v),
+            _ => None,
+        }
+    }
+
     /// Registers a constant made from a node's attributes; returns where it lives.
-    pub(crate) fn derived(&mut self, node: &Node, what: &str, t: HostTensor) -> Slot {
-        let name = format!("{}#{what}", node.name);
+    pub(crate) fn derived_named(&mut self, node: &str, what: &str, t: HostTensor) -> Slot {
+        let name = format!("{node}#{what}");
         if !self.plan.derived.iter().any(|(n, _)| *n == name) {
             self.plan.derived.push((name.clone(), t));
         }
         Slot::Const(name)
     }
 
-    /// Appends a launch; empty launches are skipped.
+    /// Appends a launch computing `node`; empty launches are skipped.
     pub(crate) fn launch(
         &mut self,
         node: &Node,
+        kernel: &'static str,
+        global: usize,
+        args: Vec<Arg>,
+    ) {
+        self.launch_named(&node.name, kernel, global, args)
+    }
+
+    /// Appends a launch computing the node named `node`; empty launches are skipped.
+    pub(crate) fn launch_named(
+        &mut self,
+        node: &str,
         kernel: &'static str,
         global: usize,
         args: Vec<Arg>,
@@ -281,33 +277,21 @@ impl<'g> Lowerer<'g> {
             self.plan.uses_status = true;
         }
         if global > 0 {
-            self.plan.steps.push(Step { kernel, global, args, node: node.name.clone() });
+            self.plan.steps.push(Step { kernel, global, args, node: node.to_string() });
         }
     }
+}
 
-    fn node(&mut self, node: &Node) -> Result<(), AccelError> {
-        if !supports(node) {
-            return Err(AccelError::UnsupportedOp { op: node.op.clone(), node: node.name.clone() });
-        }
-        match node.op.as_str() {
-            "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Clip" => elementwise::unary(self, node),
-            "Add" | "Sub" | "Mul" | "Div" => elementwise::binary(self, node),
-            "Cast" => elementwise::cast(self, node),
-            "Gemm" => linear::gemm(self, node),
-            "MatMul" => linear::matmul(self, node),
-            "Conv" => spatial::conv(self, node),
-            "MaxPool" | "AveragePool" => spatial::pool(self, node),
-            "BatchNormalization" => spatial::batch_norm(self, node),
-            "GlobalAveragePool" => reduce::global_average_pool(self, node),
-            "ReduceMean" => reduce::reduce_mean(self, node),
-            "Softmax" => reduce::softmax(self, node),
-            "Flatten" | "Reshape" | "Identity" => layout::reshape(self, node),
-            "Transpose" => layout::transpose(self, node),
-            "Concat" => layout::concat(self, node),
-            "Gather" => layout::gather(self, node),
-            "TreeEnsembleClassifier" => trees::classifier(self, node),
-            _ => Err(AccelError::UnsupportedOp { op: node.op.clone(), node: node.name.clone() }),
-        }
+/// Lowers an ONNX-style node (the ops `crate::gpu::place` describes that way).
+pub(crate) fn lower_onnx(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
+    match node.op.as_str() {
+        "Cast" => elementwise::cast(l, node),
+        "Conv" => spatial::conv(l, node),
+        "MaxPool" | "AveragePool" => spatial::pool(l, node),
+        "Concat" => layout::concat(l, node),
+        "Gather" => layout::gather(l, node),
+        op if elementwise::binary_code(op).is_some() => elementwise::binary(l, node),
+        _ => elementwise::unary(l, node),
     }
 }
 

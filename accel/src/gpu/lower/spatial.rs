@@ -214,39 +214,3 @@ pub(super) fn pool(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
     l.set_output(node, 0, y);
     Ok(())
 }
-
-/// Inference-mode batch normalisation (when it could not be fused into a convolution).
-pub(super) fn batch_norm(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
-    if node.outputs.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err(bad(node, "training mode (running statistics outputs) is not supported"));
-    }
-    let x = l.input(node, 0)?;
-    want_f32(node, &x)?;
-    if x.shape.len() < 2 {
-        return Err(bad(node, format!("input {:?} has no channel axis", x.shape)));
-    }
-    let channels = x.shape[1];
-    let mut params = Vec::new();
-    for ix in 1..5 {
-        let p = l.input(node, ix)?;
-        want_f32(node, &p)?;
-        if p.shape != [channels] {
-            return Err(bad(node, format!("parameter {ix} {:?} must be [{channels}]", p.shape)));
-        }
-        params.push(Arg::Buf(p.slot));
-    }
-    let inner: usize = x.shape[2..].iter().product();
-    let y = l.temp(Dt::F32, x.shape.clone());
-    let total = y.len();
-    let mut args = vec![Arg::Buf(x.slot), Arg::Buf(y.slot.clone())];
-    args.extend(params);
-    args.extend([
-        Arg::Float(node.float("epsilon", 1e-5)),
-        Arg::Int(to_i32(node, channels)?),
-        Arg::Int(to_i32(node, inner)?),
-        Arg::Int(to_i32(node, total)?),
-    ]);
-    l.launch(node, "batch_norm", total, args);
-    l.set_output(node, 0, y);
-    Ok(())
-}

@@ -1,0 +1,191 @@
+//! Placement: which node of a model runs on the device and which on the host, and the copies
+//! at the boundaries. The design follows tract's own GPU runtimes (`tract-gpu`'s transform):
+//! the graph is tract's **typed, decluttered** model at a concrete batch size, so exporter idioms
+//! (shape arithmetic, `Unsqueeze`, `Split`, folded BatchNorm, Relu as `max(x, 0)`) are already
+//! folded into a small core op set. Each node `ops` can lower runs as OpenCL launches; every
+//! other node stays a host op that tract evaluates, and values cross with an upload or a
+//! download where a device node reads a host value or the reverse (tract-gpu's `DeviceSync`).
+//!
+//! A node runs on the device when every input and output is f32 or i64 with a concrete shape
+//! and `ops` has a lowering for it. A GPU deployment therefore never fails for an op the CPU
+//! target runs: at worst the whole graph runs on the host.
+
+mod ops;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tract_onnx::prelude::{DatumType, OutletId, TValue, Tensor as TractTensor, TypedModel};
+use tract_onnx::tract_core::ops::konst::Const;
+use tract_onnx::tract_core::ops::source::TypedSource;
+
+use super::graph::{Dt, HostData, HostTensor};
+use super::lower::{HostIn, Item, Lowerer, Output, Plan, Slot, Val};
+use crate::AccelError;
+
+/// A plan for one batch size and the constants its launches read.
+pub(crate) struct Placed {
+    pub plan: Plan,
+    pub consts: HashMap<String, HostTensor>,
+}
+
+/// The name lowering uses for a node output.
+pub(crate) fn outlet_name(o: OutletId) -> String {
+    format!("{}.{}", o.node, o.slot)
+}
+
+/// The device type of a tract type, if kernels compute on it.
+pub(crate) fn device_dt(dt: DatumType) -> Option<Dt> {
+    match dt {
+        DatumType::F32 => Some(Dt::F32),
+        DatumType::I64 => Some(Dt::I64),
+        _ => None,
+    }
+}
+
+/// A constant as the device holds it (f32 and i64 only).
+fn host_tensor(t: &TractTensor) -> Option<HostTensor> {
+    let dt = device_dt(t.datum_type())?;
+    let view = t.try_as_plain_ram().ok()?;
+    let data = match dt {
+        Dt::F32 => HostData::F32(view.as_slice::<f32>().ok()?.to_vec()),
+        Dt::I64 => HostData::I64(view.as_slice::<i64>().ok()?.to_vec()),
+    };
+    Some(HostTensor { shape: t.shape().to_vec(), data })
+}
+
+/// A constant's name from its shape and elements (64-bit SipHash).
+fn content_key(t: &HostTensor) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.shape.hash(&mut h);
+    match &t.data {
+        HostData::F32(v) => v.iter().for_each(|x| x.to_bits().hash(&mut h)),
+        HostData::I64(v) => v.hash(&mut h),
+    }
+    format!("const-{:016x}-{}", h.finish(), t.len())
+}
+
+fn internal(e: tract_onnx::prelude::TractError) -> AccelError {
+    AccelError::Internal(format!("placing the model on the GPU: {e:#}"))
+}
+
+/// Places `model` (typed, decluttered, every dimension concrete) for one batch size.
+pub(crate) fn place(model: Arc<TypedModel>) -> Result<Placed, AccelError> {
+    let order = model.eval_order().map_err(internal)?;
+    // Constants are named by content: every batch size's plan shares their device buffers.
+    let mut consts = HashMap::new();
+    let mut const_vals = Vec::new();
+    for &id in &order {
+        let node = model.node(id);
+        if node.op_is::<Const>() {
+            if let Some(t) = node.outputs[0].fact.konst.as_ref().and_then(|k| host_tensor(k)) {
+                let key = content_key(&t);
+                let v = Val { slot: Slot::Const(key.clone()), dt: t.dt(), shape: t.shape.clone() };
+                const_vals.push((outlet_name(OutletId::new(id, 0)), v));
+                consts.insert(key, t);
+            }
+        }
+    }
+    let mut l = Lowerer::new(&consts, 13);
+    for (name, v) in const_vals {
+        l.set_value(name, v);
+    }
+    let inputs = model.input_outlets().map_err(internal)?.to_vec();
+    let mut host_of: HashMap<OutletId, usize> =
+        inputs.iter().enumerate().map(|(i, o)| (*o, i)).collect();
+    let mut next_host = inputs.len();
+    let mut items = Vec::new();
+    let mut split = crate::Placement::default();
+    let mut host_ops = Vec::new();
+    for &id in &order {
+        let node = model.node(id);
+        if node.op_is::<TypedSource>() || node.op_is::<Const>() {
+            continue;
+        }
+        if ops::fits_device(&model, node) && ops::lowers(&model, node) {
+            // Host values this node reads move to the device first (once per value).
+            for &input in &node.inputs {
+                let name = outlet_name(input);
+                if l.value(&name).is_some() {
+                    continue;
+                }
+                let host = *host_of.get(&input).ok_or_else(|| {
+                    AccelError::Internal(format!("value {name} is neither on the host nor device"))
+                })?;
+                let fact = model.outlet_fact(input).map_err(internal)?;
+                let (Some(dt), Some(shape)) =
+                    (device_dt(fact.datum_type), fact.shape.as_concrete())
+                else {
+                    return Err(AccelError::Internal(format!("value {name} cannot be uploaded")));
+                };
+                let v = l.temp(dt, shape.to_vec());
+                let Slot::Temp(temp) = v.slot else {
+                    return Err(AccelError::Internal("an upload buffer is not a temp".into()));
+                };
+                items.push(Item::Upload { host, temp });
+                l.set_value(name, v);
+            }
+            let start = l.plan_mut().steps.len();
+            ops::lower(&mut l, &model, node)?;
+            let end = l.plan_mut().steps.len();
+            if end > start {
+                items.push(Item::Launches(start..end));
+            }
+            split.device_nodes += 1;
+            continue;
+        }
+        let mut host_inputs = Vec::with_capacity(node.inputs.len());
+        for &input in &node.inputs {
+            if let Some(&h) = host_of.get(&input) {
+                host_inputs.push(HostIn::Value(h));
+            } else if let Some(k) = &model.outlet_fact(input).map_err(internal)?.konst {
+                host_inputs.push(HostIn::Const(TValue::from_const(k.clone())));
+            } else {
+                let from: Val = l.value(&outlet_name(input)).ok_or_else(|| {
+                    AccelError::Internal(format!("value {input:?} was not computed"))
+                })?;
+                let host = next_host;
+                next_host += 1;
+                items.push(Item::Download { from, host });
+                host_of.insert(input, host);
+                host_inputs.push(HostIn::Value(host));
+            }
+        }
+        let outputs: Vec<usize> = (0..node.outputs.len())
+            .map(|slot| {
+                let host = next_host;
+                next_host += 1;
+                host_of.insert(OutletId::new(id, slot), host);
+                host
+            })
+            .collect();
+        items.push(Item::Host { node: id, inputs: host_inputs, outputs });
+        split.host_nodes += 1;
+        host_ops.push(node.op.name().to_string());
+    }
+    let mut outputs = Vec::new();
+    for o in model.output_outlets().map_err(internal)? {
+        let out = if let Some(&h) = host_of.get(o) {
+            Output::Host(h)
+        } else if let Some(v) = l.value(&outlet_name(*o)) {
+            Output::Device(v)
+        } else if let Some(k) = &model.outlet_fact(*o).map_err(internal)?.konst {
+            Output::Const(TValue::from_const(k.clone()))
+        } else {
+            return Err(AccelError::Internal(format!("output {o:?} was not computed")));
+        };
+        outputs.push(out);
+    }
+    host_ops.sort();
+    host_ops.dedup();
+    split.host_ops = host_ops;
+    let typed = (split.host_nodes > 0).then(|| model.clone());
+    let mut plan = l.into_plan();
+    plan.items = items;
+    plan.host_values = next_host;
+    plan.outputs = outputs;
+    plan.typed = typed;
+    plan.split = split;
+    Ok(Placed { plan, consts })
+}

@@ -1,0 +1,504 @@
+//! The device ops: which tract typed ops lower to OpenCL launches, and how. [`decide`] is pure
+//! (it reads the node and its facts), so placement knows a node runs on the device before any
+//! launch or copy is emitted; [`lower`] then emits it.
+
+use tract_onnx::pb::AttributeProto;
+use tract_onnx::prelude::{Node as TractNode, OutletId, TypedFact, TypedModel, TypedOp};
+use tract_onnx::tract_core::ops::array::{Gather, MultiBroadcastTo, Slice, TypedConcat};
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::cast::Cast;
+use tract_onnx::tract_core::ops::change_axes::AxisOp;
+use tract_onnx::tract_core::ops::cnn::conv::KernelFormat;
+use tract_onnx::tract_core::ops::cnn::{Conv, MaxPool, PaddingSpec, PoolSpec, SumPool};
+use tract_onnx::tract_core::ops::downsample::Downsample;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+use tract_onnx::tract_core::ops::nn::{
+    DataFormat, LeakyRelu, Reduce, Reducer, Softmax, SoftmaxKind,
+};
+
+use super::{device_dt, outlet_name};
+use crate::gpu::graph::{Dt, HostData, HostTensor, Node};
+use crate::gpu::lower::elementwise::{binary_code, unary_code};
+use crate::gpu::lower::{self, strides, Arg, Lowerer, Slot, Val, MAX_RANK};
+use crate::AccelError;
+
+type TNode = TractNode<TypedFact, Box<dyn TypedOp>>;
+
+/// How one node runs on the device.
+enum Lowering {
+    /// An ONNX-style op of `lower` (element-wise, Conv, pools, Concat, Gather, Cast).
+    Onnx { op: String, attrs: Vec<AttributeProto>, bias: Option<usize> },
+    /// A strided matrix product (EinSum with at most one contracted axis).
+    MatMul(MatMulShape),
+    /// A reduction over contiguous axes: `[outer, len, inner]`, `unary_f32`-style op code.
+    Reduce { len: usize, inner: usize, op: i32 },
+    /// Softmax over one axis of `[outer, len, inner]`.
+    Softmax { len: usize, inner: usize },
+    /// The input's buffer under a new shape (axis insertions, removals, reshapes).
+    Alias,
+    /// A strided view of the input: per output axis, the input stride; and a base offset.
+    View { strides: Vec<isize>, offset: isize },
+}
+
+/// An EinSum as a batched product: batch axes with per-operand strides, then M, N, K.
+struct MatMulShape {
+    batch: Vec<usize>,
+    sa: Vec<usize>,
+    sb: Vec<usize>,
+    sy: Vec<usize>,
+    mnk: [usize; 3],
+    /// [a_m, a_k, b_k, b_n, y_m, y_n]
+    s: [usize; 6],
+}
+
+fn facts<'m>(model: &'m TypedModel, outlets: &[OutletId]) -> Option<Vec<&'m TypedFact>> {
+    outlets.iter().map(|o| model.outlet_fact(*o).ok()).collect()
+}
+
+/// Whether every input and output of `node` is f32 or i64 with a concrete shape.
+pub(super) fn fits_device(model: &TypedModel, node: &TNode) -> bool {
+    let Some(inputs) = facts(model, &node.inputs) else { return false };
+    let ok = |f: &TypedFact| device_dt(f.datum_type).is_some() && f.shape.as_concrete().is_some();
+    !node.outputs.is_empty()
+        && inputs.into_iter().all(ok)
+        && node.outputs.iter().all(|o| ok(&o.fact))
+}
+
+/// Whether `node` has a device lowering (call after [`fits_device`]).
+pub(super) fn lowers(model: &TypedModel, node: &TNode) -> bool {
+    decide(model, node).is_some()
+}
+
+fn shape(model: &TypedModel, o: OutletId) -> &[usize] {
+    model.outlet_fact(o).ok().and_then(|f| f.shape.as_concrete()).unwrap_or(&[])
+}
+
+fn dt(model: &TypedModel, o: OutletId) -> Option<Dt> {
+    model.outlet_fact(o).ok().and_then(|f| device_dt(f.datum_type))
+}
+
+fn int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), i: v, ..Default::default() }
+}
+
+fn ints(name: &str, v: &[usize]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: v.iter().map(|&x| x as i64).collect(),
+        ..Default::default()
+    }
+}
+
+fn float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto { name: name.into(), f: v, ..Default::default() }
+}
+
+fn onnx(op: &str, attrs: Vec<AttributeProto>) -> Option<Lowering> {
+    Some(Lowering::Onnx { op: op.into(), attrs, bias: None })
+}
+
+/// Decides how `node` runs on the device, or `None` (it stays on the host).
+fn decide(model: &TypedModel, node: &TNode) -> Option<Lowering> {
+    let in0 = *node.inputs.first()?;
+    let x = shape(model, in0);
+    let out = node.outputs[0].fact.shape.as_concrete()?;
+    let f32_in = dt(model, in0) == Some(Dt::F32);
+    if node.outputs.len() != 1 {
+        return None;
+    }
+    if let Some(op) = node.op_as::<TypedBinOp>() {
+        let name = op.0.name();
+        let code = binary_code(name)?;
+        let same = dt(model, node.inputs[1]) == dt(model, in0);
+        return (op.1.is_none() && same && (code != 6 || f32_in)).then(|| onnx(name, vec![]))?;
+    }
+    if let Some(op) = node.op_as::<ElementWiseOp>() {
+        if op.1.is_some() || !f32_in {
+            return None;
+        }
+        if let Some(l) = op.0.downcast_ref::<LeakyRelu>() {
+            return onnx("LeakyRelu", vec![float("alpha", l.alpha)]);
+        }
+        let name = op.0.name();
+        return unary_code(&name).and_then(|_| onnx(&name, vec![]));
+    }
+    if let Some(op) = node.op_as::<EinSum>() {
+        return einsum(model, node, op).map(Lowering::MatMul);
+    }
+    if let Some(op) = node.op_as::<Conv>() {
+        return conv(model, node, op);
+    }
+    if let Some(op) = node.op_as::<MaxPool>() {
+        if op.with_index_outputs.is_some() || !f32_in {
+            return None;
+        }
+        return pool("MaxPool", &op.pool_spec, x, out, vec![]);
+    }
+    if let Some(op) = node.op_as::<SumPool>() {
+        if !op.normalize || !f32_in {
+            return None;
+        }
+        let include = int("count_include_pad", op.count_include_pad as i64);
+        return pool("AveragePool", &op.pool_spec, x, out, vec![include]);
+    }
+    if let Some(op) = node.op_as::<Reduce>() {
+        let code = match op.reducer {
+            Reducer::Sum => 0,
+            Reducer::Max => 1,
+            Reducer::Min => 2,
+            Reducer::Prod => 3,
+            Reducer::MeanOfSquares => 4,
+            _ => return None,
+        };
+        let mut axes: Vec<usize> = op.axes.to_vec();
+        axes.sort_unstable();
+        let (&first, &last) = (axes.first()?, axes.last()?);
+        if !f32_in || last - first + 1 != axes.len() || last >= x.len() {
+            return None;
+        }
+        let len = x[first..=last].iter().product();
+        let inner = x[last + 1..].iter().product();
+        return Some(Lowering::Reduce { len, inner, op: code });
+    }
+    if let Some(op) = node.op_as::<Softmax>() {
+        let [axis] = op.axes.as_slice() else { return None };
+        if op.quant_output_dt.is_some() || op.kind != SoftmaxKind::Softmax || !f32_in {
+            return None;
+        }
+        return Some(Lowering::Softmax { len: x[*axis], inner: x[axis + 1..].iter().product() });
+    }
+    if let Some(op) = node.op_as::<AxisOp>() {
+        return match op {
+            AxisOp::Add(_) | AxisOp::Rm(_) | AxisOp::Reshape(..) => Some(Lowering::Alias),
+            AxisOp::Move(from, to) => {
+                let mut perm: Vec<usize> = (0..x.len()).collect();
+                let moved = perm.remove(*from);
+                perm.insert(*to, moved);
+                let s = strides(x);
+                Some(Lowering::View {
+                    strides: perm.iter().map(|&p| s[p] as isize).collect(),
+                    offset: 0,
+                })
+            }
+        };
+    }
+    if let Some(op) = node.op_as::<TypedConcat>() {
+        return onnx("Concat", vec![int("axis", op.axis as i64)]);
+    }
+    if let Some(op) = node.op_as::<Gather>() {
+        let idx_i64 = dt(model, *node.inputs.get(1)?) == Some(Dt::I64);
+        return (op.output_type.is_none() && idx_i64)
+            .then(|| onnx("Gather", vec![int("axis", op.axis as i64)]))?;
+    }
+    if let Some(op) = node.op_as::<Cast>() {
+        let to = match device_dt(op.to)? {
+            Dt::F32 => 1,
+            Dt::I64 => 7,
+        };
+        return onnx("Cast", vec![int("to", to)]);
+    }
+    if let Some(op) = node.op_as::<Slice>() {
+        let start = op.start.to_i64().ok()? as isize;
+        let s = strides(x);
+        return Some(Lowering::View {
+            strides: s.iter().map(|&v| v as isize).collect(),
+            offset: start * s.get(op.axis).copied()? as isize,
+        });
+    }
+    if let Some(op) = node.op_as::<Downsample>() {
+        if op.stride <= 0 {
+            return None;
+        }
+        let s = strides(x);
+        let mut st: Vec<isize> = s.iter().map(|&v| v as isize).collect();
+        *st.get_mut(op.axis)? *= op.stride;
+        return Some(Lowering::View { strides: st, offset: (op.modulo * s[op.axis]) as isize });
+    }
+    if node.op_is::<MultiBroadcastTo>() {
+        let bs = lower::broadcast_strides(x, out);
+        return Some(Lowering::View {
+            strides: bs.iter().map(|&v| v as isize).collect(),
+            offset: 0,
+        });
+    }
+    None
+}
+
+/// Conv as ONNX's (NCHW data, OIHW weights, 2-D, float), with explicit pads.
+fn conv(model: &TypedModel, node: &TNode, op: &Conv) -> Option<Lowering> {
+    let spec = &op.pool_spec;
+    if op.q_params.is_some()
+        || spec.data_format != DataFormat::NCHW
+        || op.kernel_fmt != KernelFormat::OIHW
+        || node.inputs.len() != 3
+    {
+        return None;
+    }
+    let x = shape(model, node.inputs[0]);
+    let out = node.outputs[0].fact.shape.as_concrete()?;
+    let Lowering::Onnx { mut attrs, .. } = pool("Conv", spec, x, out, vec![])? else { return None };
+    attrs.push(int("group", op.group as i64));
+    let m = *out.get(1)?;
+    let bias = shape(model, node.inputs[2]);
+    let bias_ok = bias == [m] || bias.iter().product::<usize>() == 1;
+    bias_ok.then_some(Lowering::Onnx { op: "Conv".into(), attrs, bias: Some(m) })
+}
+
+/// The window attributes (kernel, strides, dilations, explicit pads) of a 2-D NCHW op whose
+/// output shape they must reproduce.
+fn pool(
+    op: &str,
+    spec: &PoolSpec,
+    x: &[usize],
+    out: &[usize],
+    mut attrs: Vec<AttributeProto>,
+) -> Option<Lowering> {
+    if spec.data_format != DataFormat::NCHW || x.len() != 4 || spec.kernel_shape.len() != 2 {
+        return None;
+    }
+    let (dil, st) = (spec.dilations(), spec.strides());
+    let (ceil, pads) = match &spec.padding {
+        PaddingSpec::ExplicitOnnxPool(b, a, ceil) => (*ceil, [b[0], b[1], a[0], a[1]]),
+        padding => {
+            let p = padding.compute(&x[2..], &spec.kernel_shape, &dil, &st);
+            (false, [p[0].pad_before, p[1].pad_before, p[0].pad_after, p[1].pad_after])
+        }
+    };
+    // The output size the kernels compute must be the one tract typed.
+    for d in 0..2 {
+        let span = dil[d] * (spec.kernel_shape[d] - 1) + 1;
+        let padded = x[2 + d] + pads[d] + pads[d + 2];
+        let steps = padded.checked_sub(span)?;
+        let size = if ceil { steps.div_ceil(st[d]) + 1 } else { steps / st[d] + 1 };
+        if size != out[2 + d] {
+            return None;
+        }
+    }
+    if op != "Conv" && dil.iter().any(|&d| d != 1) {
+        return None;
+    }
+    attrs.extend([
+        ints("kernel_shape", &spec.kernel_shape),
+        ints("strides", &st),
+        ints("dilations", &dil),
+        ints("pads", &pads),
+        int("ceil_mode", ceil as i64),
+    ]);
+    onnx(op, attrs)
+}
+
+/// An EinSum with two f32 operands, one output and at most one contracted axis.
+fn einsum(model: &TypedModel, node: &TNode, op: &EinSum) -> Option<MatMulShape> {
+    if op.q_params.is_some() || node.inputs.len() != 2 {
+        return None;
+    }
+    let (a, b) = (shape(model, node.inputs[0]), shape(model, node.inputs[1]));
+    let y = node.outputs[0].fact.shape.as_concrete()?;
+    if dt(model, node.inputs[0]) != Some(Dt::F32) || dt(model, node.inputs[1]) != Some(Dt::F32) {
+        return None;
+    }
+    let (sa, sb, sy) = (strides(a), strides(b), strides(y));
+    let mut m = None;
+    let mut n = None;
+    let mut ks: Vec<(usize, usize, usize)> = Vec::new();
+    let mut batch = MatMulShape {
+        batch: vec![],
+        sa: vec![],
+        sb: vec![],
+        sy: vec![],
+        mnk: [1, 1, 1],
+        s: [0; 6],
+    };
+    for axis in op.axes.iter_all_axes() {
+        let one = |v: &[usize]| v.len() <= 1;
+        if axis.inputs.len() != 2 || !one(&axis.inputs[0]) || !one(&axis.inputs[1]) {
+            return None;
+        }
+        let pa = axis.inputs[0].first().copied();
+        let pb = axis.inputs[1].first().copied();
+        let py = axis.outputs.first().and_then(|o| o.first()).copied();
+        let dim = pa.map(|p| a[p]).or(pb.map(|p| b[p])).or(py.map(|p| y[p]))?;
+        if dim == 1 {
+            continue; // a unit axis adds no offset in any operand
+        }
+        let st = |s: &[usize], p: Option<usize>| p.map(|p| s[p]).unwrap_or(0);
+        match (pa, pb, py) {
+            (Some(_), Some(_), None) => ks.push((dim, st(&sa, pa), st(&sb, pb))),
+            (Some(_), None, Some(_)) if m.is_none() => m = Some((dim, st(&sa, pa), st(&sy, py))),
+            (None, Some(_), Some(_)) if n.is_none() => n = Some((dim, st(&sb, pb), st(&sy, py))),
+            (_, _, Some(_)) => {
+                batch.batch.push(dim);
+                batch.sa.push(st(&sa, pa));
+                batch.sb.push(st(&sb, pb));
+                batch.sy.push(st(&sy, py));
+            }
+            _ => return None, // summed over in one operand only
+        }
+    }
+    if batch.batch.len() > MAX_RANK {
+        return None;
+    }
+    let (mm, am, ym) = m.unwrap_or((1, 0, 0));
+    let (nn, bn, yn) = n.unwrap_or((1, 0, 0));
+    // Contracted axes merge into one when they are contiguous in both operands (a reshape
+    // tract moved into the product), outermost first.
+    ks.sort_by_key(|k| std::cmp::Reverse(k.1));
+    let mut k: Option<(usize, usize, usize)> = None;
+    for (dim, a_s, b_s) in ks {
+        k = Some(match k {
+            None => (dim, a_s, b_s),
+            Some((d, a0, b0)) if a0 == a_s * dim && b0 == b_s * dim => (d * dim, a_s, b_s),
+            Some(_) => return None,
+        });
+    }
+    let (kk, ak, bk) = k.unwrap_or((1, 0, 0));
+    batch.mnk = [mm, nn, kk];
+    batch.s = [am, ak, bk, bn, ym, yn];
+    Some(batch)
+}
+
+fn bad(node: &TNode, what: impl std::fmt::Display) -> AccelError {
+    AccelError::Internal(format!("lowering {} ({}) for the GPU: {what}", node.name, node.op.name()))
+}
+
+fn i32s(node: &TNode, v: impl IntoIterator<Item = isize>) -> Result<Vec<i32>, AccelError> {
+    v.into_iter()
+        .map(|x| i32::try_from(x).map_err(|_| bad(node, format!("{x} is over 2^31"))))
+        .collect()
+}
+
+/// Emits the launches of a node [`decide`] placed on the device.
+pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result<(), AccelError> {
+    let how = decide(model, node).ok_or_else(|| bad(node, "no device lowering"))?;
+    let inputs: Vec<Val> = node
+        .inputs
+        .iter()
+        .map(|&o| {
+            l.value(&outlet_name(o))
+                .ok_or_else(|| bad(node, format!("input {o:?} is not on the device")))
+        })
+        .collect::<Result<_, _>>()?;
+    let out_name = outlet_name(OutletId::new(node.id, 0));
+    let out_shape = node.outputs[0].fact.shape.as_concrete().unwrap_or(&[]).to_vec();
+    let out_dt =
+        device_dt(node.outputs[0].fact.datum_type).ok_or_else(|| bad(node, "output type"))?;
+    let x = inputs[0].clone();
+    match how {
+        Lowering::Onnx { op, attrs, bias } => {
+            let mut names: Vec<String> = node.inputs.iter().map(|&o| outlet_name(o)).collect();
+            if let Some(m) = bias {
+                // Conv bias as [M]: a scalar bias (tract's default 0) becomes a derived constant.
+                let b = &inputs[2];
+                if b.shape != [m] {
+                    let Slot::Const(c) = &b.slot else {
+                        return Err(bad(node, "a computed scalar bias"));
+                    };
+                    let v = l.const_f32(c).ok_or_else(|| bad(node, "bias"))?;
+                    let t = HostTensor { shape: vec![m], data: HostData::F32(vec![v; m]) };
+                    let slot = l.derived_named(&node.name, "bias", t);
+                    let name = format!("{}#bias", node.name);
+                    l.set_value(name.clone(), Val { slot, dt: Dt::F32, shape: vec![m] });
+                    names[2] = name;
+                }
+            }
+            let onnx = Node {
+                op: op.clone(),
+                name: node.name.clone(),
+                inputs: names,
+                outputs: vec![out_name.clone()],
+                attrs,
+                fused_relu: false,
+            };
+            lower::lower_onnx(l, &onnx)?;
+        }
+        Lowering::MatMul(mm) => {
+            let y = l.temp(Dt::F32, out_shape);
+            let rank = mm.batch.len();
+            let mut meta = vec![0i32; 1 + 4 * MAX_RANK];
+            meta[0] = rank as i32;
+            for i in 0..rank {
+                for (j, v) in [&mm.batch, &mm.sa, &mm.sb, &mm.sy].iter().enumerate() {
+                    meta[1 + j * MAX_RANK + i] = i32s(node, [v[i] as isize])?[0];
+                }
+            }
+            let s = i32s(node, mm.s.iter().map(|&v| v as isize))?;
+            let total = y.len();
+            let [m, n, k] = mm.mnk;
+            let args = vec![
+                Arg::Buf(inputs[0].slot.clone()),
+                Arg::Buf(inputs[1].slot.clone()),
+                Arg::Buf(y.slot.clone()),
+                Arg::Meta(meta),
+                Arg::Meta(s),
+                Arg::Int(i32s(node, [m as isize])?[0]),
+                Arg::Int(i32s(node, [n as isize])?[0]),
+                Arg::Int(i32s(node, [k as isize])?[0]),
+                Arg::Int(0),
+                Arg::Int(i32s(node, [total as isize])?[0]),
+            ];
+            l.launch_named(&node.name, "matmul_strided", total, args);
+            l.set_value(out_name, y);
+        }
+        Lowering::Reduce { len, inner, op } => {
+            let y = l.temp(Dt::F32, out_shape);
+            let n = y.len();
+            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
+            let args = vec![
+                Arg::Buf(x.slot),
+                Arg::Buf(y.slot.clone()),
+                Arg::Int(ints[0]),
+                Arg::Int(ints[1]),
+                Arg::Int(op),
+                Arg::Int(ints[2]),
+            ];
+            l.launch_named(&node.name, "reduce_f32", n, args);
+            l.set_value(out_name, y);
+        }
+        Lowering::Softmax { len, inner } => {
+            let y = l.temp(Dt::F32, out_shape);
+            let n = y.len() / len.max(1);
+            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
+            let args = vec![
+                Arg::Buf(x.slot),
+                Arg::Buf(y.slot.clone()),
+                Arg::Int(ints[0]),
+                Arg::Int(ints[1]),
+                Arg::Int(ints[2]),
+            ];
+            l.launch_named(&node.name, "softmax", n, args);
+            l.set_value(out_name, y);
+        }
+        Lowering::Alias => {
+            l.set_value(out_name, Val { slot: x.slot, dt: out_dt, shape: out_shape });
+        }
+        Lowering::View { strides, offset } => {
+            if out_shape.len() > MAX_RANK {
+                return Err(bad(node, format!("rank {} is over {MAX_RANK}", out_shape.len())));
+            }
+            let mut meta = vec![0i32; 1 + 3 * MAX_RANK];
+            meta[0] = out_shape.len() as i32;
+            for (i, (&d, &s)) in out_shape.iter().zip(&strides).enumerate() {
+                meta[1 + i] = i32s(node, [d as isize])?[0];
+                meta[1 + MAX_RANK + i] = i32s(node, [s])?[0];
+            }
+            let y = l.temp(out_dt, out_shape);
+            let n = y.len();
+            let kernel = if out_dt == Dt::F32 { "view_f32" } else { "view_i64" };
+            let args = vec![
+                Arg::Buf(x.slot),
+                Arg::Buf(y.slot.clone()),
+                Arg::Meta(meta),
+                Arg::Int(i32s(node, [offset])?[0]),
+                Arg::Int(to_i32_checked(node, n)?),
+            ];
+            l.launch_named(&node.name, kernel, n, args);
+            l.set_value(out_name, y);
+        }
+    }
+    Ok(())
+}
+
+fn to_i32_checked(node: &TNode, v: usize) -> Result<i32, AccelError> {
+    i32::try_from(v).map_err(|_| bad(node, format!("{v} elements are over 2^31")))
+}
