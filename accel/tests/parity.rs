@@ -142,16 +142,20 @@ fn run_table(target: Target) -> Vec<String> {
             batches.push(batch);
             let inputs: Vec<Tensor> =
                 sig.inputs.iter().map(|s| tensor(&case["inputs"][&s.name])).collect();
-            let outputs = match m.run(inputs) {
-                Ok(o) => o,
-                Err(e) => {
-                    failures.push(format!("{model} batch {batch}: run failed: {e}"));
-                    continue;
-                }
-            };
-            for (spec, got) in sig.outputs.iter().zip(&outputs) {
-                if let Some(d) = differs(&case["outputs"][&spec.name], got, tol) {
-                    failures.push(format!("{model}/{} batch {batch}: {d}", spec.name));
+            // Twice: nothing (an op's state, a buffer) may carry over from one run to the next.
+            for run in ["first", "second"] {
+                let outputs = match m.run(inputs.clone()) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        failures.push(format!("{model} batch {batch}: {run} run failed: {e}"));
+                        continue;
+                    }
+                };
+                for (spec, got) in sig.outputs.iter().zip(&outputs) {
+                    if let Some(d) = differs(&case["outputs"][&spec.name], got, tol) {
+                        failures
+                            .push(format!("{model}/{} batch {batch}, {run} run: {d}", spec.name));
+                    }
                 }
             }
         }

@@ -257,4 +257,3 @@ impl LoadedModel for CpuModel {
         self.f16.narrow(&self.signature, outputs)
     }
 }
-

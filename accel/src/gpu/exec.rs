@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::ptr;
+use std::sync::Arc;
 
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
@@ -92,7 +93,8 @@ pub(crate) struct Bound {
     launches: Vec<(Kernel, usize, String)>,
     _metas: Vec<Buffer<i32>>,
     status: Option<Buffer<i32>>,
-    host: Option<TypedSimpleState>,
+    /// The typed model's plan, for the nodes that run on the host.
+    host: Option<Arc<TypedSimplePlan>>,
 }
 
 /// Uploads the constants a plan reads that are not on the device yet.
@@ -182,10 +184,7 @@ pub(crate) fn bind(
             let tract = |e: tract_onnx::prelude::TractError| {
                 AccelError::Internal(format!("planning the host nodes: {e:#}"))
             };
-            let runnable = TypedSimplePlan::new(model.clone()).map_err(tract)?;
-            let mut state = TypedSimpleState::new(&runnable).map_err(tract)?;
-            state.turn_state.values = vec![None; model.nodes().len()];
-            Some(state)
+            Some(TypedSimplePlan::new(model.clone()).map_err(tract)?)
         }
         None => None,
     };
@@ -213,6 +212,9 @@ pub(crate) fn run(
         }
     }
     let missing = |h: usize| AccelError::Internal(format!("host value {h} is not computed"));
+    // tract's state for the host nodes, fresh for every run as tract's own `run` makes it: ops
+    // with state (Scan's hidden state) must not carry it from one request to the next.
+    let mut state: Option<TypedSimpleState> = None;
     for item in &plan.items {
         match item {
             Item::Launches(range) => {
@@ -241,10 +243,10 @@ pub(crate) fn run(
                 values[*host] = Some(convert::to_tract(read(q, buf, from)?)?);
             }
             Item::Host { node, inputs, outputs } => {
-                let state = bound
-                    .host
-                    .as_mut()
-                    .ok_or_else(|| AccelError::Internal("host state missing".into()))?;
+                let state = match &mut state {
+                    Some(s) => s,
+                    None => state.insert(host_state(bound.host.as_ref())?),
+                };
                 let ins = inputs
                     .iter()
                     .map(|i| match i {
@@ -294,6 +296,15 @@ pub(crate) fn run(
     }
     q.finish().map_err(cl("clFinish"))?;
     Ok(outputs)
+}
+
+/// A new tract state for a plan's host nodes.
+fn host_state(plan: Option<&Arc<TypedSimplePlan>>) -> Result<TypedSimpleState, AccelError> {
+    let plan = plan.ok_or_else(|| AccelError::Internal("the host nodes have no plan".into()))?;
+    let mut state = TypedSimpleState::new(plan)
+        .map_err(|e| AccelError::Internal(format!("tract state for the host nodes: {e:#}")))?;
+    state.turn_state.values = vec![None; plan.model().nodes().len()];
+    Ok(state)
 }
 
 /// The buffer a device value lives in.

@@ -121,7 +121,7 @@ impl GpuBackend {
         // does not stall the requests queued behind it.
         model.bound_for(1)?;
         let split = model.placement();
-        tracing::info!(
+        tracing::debug!(
             model = %artifact.onnx_path().display(),
             device = %model.device.name,
             gpu_nodes = split.device_nodes,

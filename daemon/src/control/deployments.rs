@@ -35,7 +35,14 @@ fn deployment_json(d: &LiveDeployment) -> Value {
     });
     match &d.state {
         DeploymentState::Failed { reason } => v["reason"] = json!(reason),
-        DeploymentState::Succeeded { runner, .. } => v["queueDepth"] = json!(runner.depth()),
+        DeploymentState::Succeeded { runner, placement, .. } => {
+            v["queueDepth"] = json!(runner.depth());
+            if let Some(p) = placement {
+                v["gpuNodes"] = json!(p.device_nodes);
+                v["hostNodes"] = json!(p.host_nodes);
+                v["hostOps"] = json!(p.host_ops);
+            }
+        }
     }
     v
 }

@@ -39,20 +39,25 @@ pub async fn load_deployment(
     .await
     .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
     let state = match loaded {
-        Ok((instances, policy)) => match instances.first().map(|m| m.signature().clone()) {
-            Some(signature) => {
-                tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), max_batch_rows = policy.max_rows, "deployment loaded");
-                match Runner::start(&label, instances, record.max_queue as usize, policy) {
-                    Ok(runner) => DeploymentState::Succeeded { runner, signature },
-                    Err(e) => {
-                        let reason = format!("cannot start a worker thread: {e} (the box is out of memory or threads; lower instance_count or free resources)");
-                        tracing::error!(deployment = %label, %reason, "deployment failed to start");
-                        DeploymentState::Failed { reason }
+        Ok((instances, policy)) => {
+            match instances.first().map(|m| (m.signature().clone(), m.placement())) {
+                Some((signature, placement)) => {
+                    tracing::info!(deployment = %label, target = %record.target, instances = instances.len(), max_batch_rows = policy.max_rows, "deployment loaded");
+                    if let Some(p) = &placement {
+                        tracing::info!(deployment = %label, gpu_nodes = p.device_nodes, host_nodes = p.host_nodes, host_ops = %p.host_ops.join(", "), "{} nodes run on the device, {} on the host{}", p.device_nodes, p.host_nodes, if p.host_ops.is_empty() { String::new() } else { format!(" ({})", p.host_ops.join(", ")) });
+                    }
+                    match Runner::start(&label, instances, record.max_queue as usize, policy) {
+                        Ok(runner) => DeploymentState::Succeeded { runner, signature, placement },
+                        Err(e) => {
+                            let reason = format!("cannot start a worker thread: {e} (the box is out of memory or threads; lower instance_count or free resources)");
+                            tracing::error!(deployment = %label, %reason, "deployment failed to start");
+                            DeploymentState::Failed { reason }
+                        }
                     }
                 }
+                None => DeploymentState::Failed { reason: "no instance loaded".into() },
             }
-            None => DeploymentState::Failed { reason: "no instance loaded".into() },
-        },
+        }
         Err(reason) => {
             tracing::error!(deployment = %label, %reason, "deployment failed to load");
             DeploymentState::Failed { reason }

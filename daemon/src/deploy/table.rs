@@ -18,6 +18,9 @@ pub enum DeploymentState {
         runner: Runner,
         /// The loaded model's inputs and outputs.
         signature: Signature,
+        /// How the model splits between device and host (GPU target), shown by
+        /// `deployment show` as `gpuNodes`, `hostNodes` and `hostOps`.
+        placement: Option<edgeserve_accel::Placement>,
     },
     /// Could not be loaded; the reason says why (and is shown to operators).
     Failed {

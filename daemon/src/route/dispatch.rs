@@ -183,7 +183,7 @@ pub fn pick(
 /// The runner and signature of a loaded deployment; 503 with the reason otherwise.
 pub fn loaded(deployment: &LiveDeployment) -> Result<(&Runner, &Signature), ApiError> {
     match &deployment.state {
-        DeploymentState::Succeeded { runner, signature } => Ok((runner, signature)),
+        DeploymentState::Succeeded { runner, signature, .. } => Ok((runner, signature)),
         DeploymentState::Failed { reason } => Err(ApiError::unavailable(
             "DeploymentNotReady",
             format!("deployment {} is not ready: {reason}", deployment.record.name),

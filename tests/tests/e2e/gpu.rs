@@ -45,6 +45,24 @@ async fn gpu_deployments_score_over_tls_and_restart_from_the_program_cache() {
     assert_eq!(d["state"], "Succeeded", "{d}");
     check_within(&h, "forest", "iris_forest", 1e-4).await;
 
+    // Where the nodes run: the CNN wholly on the device, the forest's tree op on the host.
+    let show = h.cli_json(&["deployment", "show", "-n", "gpu", "-e", "vision"]);
+    assert_eq!(
+        (show["gpuNodes"].as_u64(), show["hostNodes"].as_u64()),
+        (Some(9), Some(0)),
+        "{show}"
+    );
+    assert_eq!(show["hostOps"], serde_json::json!([]), "{show}");
+    let show = h.cli_json(&["deployment", "show", "-n", "gpu", "-e", "forest"]);
+    assert_eq!(show["hostNodes"], 1, "{show}");
+    assert_eq!(show["hostOps"], serde_json::json!(["TreeEnsembleClassifier"]), "{show}");
+    let logs = h.logs();
+    assert!(logs.contains("9 nodes run on the device, 0 on the host"), "{logs}");
+    assert!(
+        logs.contains("0 nodes run on the device, 1 on the host (TreeEnsembleClassifier)"),
+        "{logs}"
+    );
+
     // The program was built once and cached under the state dir; PoCL's own kernel cache was
     // pointed there too (the service user's home is read-only).
     let state = h.dir.path().join("state");
@@ -137,4 +155,26 @@ async fn without_an_opencl_platform_gpu_deployments_fail_and_cpu_keeps_serving()
     let err = refused_on_gpu(&h, "mlp", "mlp:1", &[]);
     assert!(err.contains("no OpenCL platform found (is an ICD installed?)"), "{err}");
     check_within(&h, "mlp", "mlp", 1e-5).await;
+}
+
+/// Models the GPU's kernels do not cover wholly (issue 20: `Resize`, ONNX-ML ops, `Scan`) deploy
+/// on the GPU with those nodes on the host, and score like onnxruntime.
+#[tokio::test(flavor = "multi_thread")]
+async fn exporter_models_with_host_ops_deploy_and_score_on_gpu() {
+    let mut h = Harness::bare();
+    h.start();
+    for (endpoint, dir, host_op) in [
+        ("upsample", "exporters/torch_interpolate", "Resize"),
+        ("kmeans", "exporters/skl_kmeans", "Reduce<ArgMin(false)>"),
+        ("lstm", "exporters/torch_lstm", "Scan"),
+    ] {
+        let d = deploy_on_gpu(&h, endpoint, dir);
+        assert_eq!(d["state"], "Succeeded", "{d}");
+        let show = h.cli_json(&["deployment", "show", "-n", "gpu", "-e", endpoint]);
+        assert!(show["gpuNodes"].as_u64().unwrap() > 0, "{show}");
+        let ops: Vec<&str> =
+            show["hostOps"].as_array().unwrap().iter().map(|o| o.as_str().unwrap()).collect();
+        assert!(ops.contains(&host_op), "{show}");
+        check_within(&h, endpoint, dir, 1e-4).await;
+    }
 }
