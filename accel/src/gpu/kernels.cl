@@ -364,10 +364,11 @@ __kernel void reduce_f32(__global const float* x, __global float* y, int len, in
     y[i] = op == 4 ? acc / (float)len : acc;
 }
 
-// A matrix product over strided operands (tract's EinSum with one contracted axis): Y[b, m, n]
-// = sum_k A[b, m, k] B[b, k, n]. `meta` is [rank, dims[6], strides of A[6], of B[6], of Y[6]]
-// over the batch axes (0 where an operand lacks one); `s` is [a_m, a_k, b_k, b_n, y_m, y_n].
-// Work items are (b, m, n) in row-major order.
+// A matrix product over strided operands (tract's EinSum): Y[b, m, n] = sum_k A[b, m, k] B[b, k,
+// n]. `meta` is [rank, dims[6], strides of A[6], of B[6], of Y[6]] over the batch axes (0 where
+// an operand lacks one); `s` is [a_m, a_k, b_k, b_n, y_m, y_n, nk, kdims[4], ka[4], kb[4]]: with
+// nk > 1 the contraction runs over nk axes (outermost first) of their own strides, and K is
+// their product. Work items are (b, m, n) in row-major order.
 __kernel void matmul_strided(__global const float* A, __global const float* B,
                              __global float* Y, __constant const int* meta,
                              __constant const int* s, int M, int N, int K, int relu, int total) {
@@ -389,6 +390,20 @@ __kernel void matmul_strided(__global const float* A, __global const float* B,
     __global const float* a = A + oa + mm * s[0];
     __global const float* bb = B + ob + n * s[3];
     float acc = 0.0f;
-    for (int k = 0; k < K; ++k) acc += a[k * s[1]] * bb[k * s[2]];
+    int nk = s[6];
+    if (nk <= 1) {
+        for (int k = 0; k < K; ++k) acc += a[k * s[1]] * bb[k * s[2]];
+    } else {
+        for (int k = 0; k < K; ++k) {
+            int r = k, pa = 0, pb = 0;
+            for (int d = nk - 1; d >= 0; --d) {
+                int ix = r % s[7 + d];
+                r /= s[7 + d];
+                pa += ix * s[11 + d];
+                pb += ix * s[15 + d];
+            }
+            acc += a[pa] * bb[pb];
+        }
+    }
     Y[oy + mm * s[4] + n * s[5]] = relu ? fmax(acc, 0.0f) : acc;
 }

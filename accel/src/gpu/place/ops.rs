@@ -27,8 +27,10 @@ type TNode = TractNode<TypedFact, Box<dyn TypedOp>>;
 
 /// How one node runs on the device.
 enum Lowering {
-    /// An ONNX-style op of `lower` (element-wise, Conv, pools, Concat, Gather, Cast).
-    Onnx { op: String, attrs: Vec<AttributeProto>, bias: Option<usize> },
+    /// An ONNX-style op of `lower` (element-wise, Conv, pools, Concat, Gather, Cast). `bias`:
+    /// Conv's output channels (its bias is made `[M]`); `unbatched`: a CHW convolution or pool
+    /// (tract drops the batch axis at batch 1), run as NCHW with N = 1.
+    Onnx { op: String, attrs: Vec<AttributeProto>, bias: Option<usize>, unbatched: bool },
     /// A strided matrix product (EinSum with at most one contracted axis).
     MatMul(MatMulShape),
     /// A reduction over contiguous axes: `[outer, len, inner]`, `unary_f32`-style op code.
@@ -48,9 +50,12 @@ struct MatMulShape {
     sb: Vec<usize>,
     sy: Vec<usize>,
     mnk: [usize; 3],
-    /// [a_m, a_k, b_k, b_n, y_m, y_n]
-    s: [usize; 6],
+    /// [a_m, a_k, b_k, b_n, y_m, y_n, nk, kdims[4], ka[4], kb[4]] (see `matmul_strided`)
+    s: [usize; 19],
 }
+
+/// Most contracted axes a product runs over on the device (after merging contiguous ones).
+const MAX_K_AXES: usize = 4;
 
 fn facts<'m>(model: &'m TypedModel, outlets: &[OutletId]) -> Option<Vec<&'m TypedFact>> {
     outlets.iter().map(|o| model.outlet_fact(*o).ok()).collect()
@@ -95,7 +100,19 @@ fn float(name: &str, v: f32) -> AttributeProto {
 }
 
 fn onnx(op: &str, attrs: Vec<AttributeProto>) -> Option<Lowering> {
-    Some(Lowering::Onnx { op: op.into(), attrs, bias: None })
+    Some(Lowering::Onnx { op: op.into(), attrs, bias: None, unbatched: false })
+}
+
+/// A spatial op's shapes as NCHW: CHW ones get N = 1.
+fn nchw(spec: &PoolSpec, x: &[usize], out: &[usize]) -> Option<(Vec<usize>, Vec<usize>, bool)> {
+    match spec.data_format {
+        DataFormat::NCHW => Some((x.to_vec(), out.to_vec(), false)),
+        DataFormat::CHW => {
+            let one = |s: &[usize]| [&[1][..], s].concat();
+            Some((one(x), one(out), true))
+        }
+        _ => None,
+    }
 }
 
 /// Decides how `node` runs on the device, or `None` (it stays on the host).
@@ -228,21 +245,19 @@ fn decide(model: &TypedModel, node: &TNode) -> Option<Lowering> {
 /// Conv as ONNX's (NCHW data, OIHW weights, 2-D, float), with explicit pads.
 fn conv(model: &TypedModel, node: &TNode, op: &Conv) -> Option<Lowering> {
     let spec = &op.pool_spec;
-    if op.q_params.is_some()
-        || spec.data_format != DataFormat::NCHW
-        || op.kernel_fmt != KernelFormat::OIHW
-        || node.inputs.len() != 3
-    {
+    if op.q_params.is_some() || op.kernel_fmt != KernelFormat::OIHW || node.inputs.len() != 3 {
         return None;
     }
     let x = shape(model, node.inputs[0]);
     let out = node.outputs[0].fact.shape.as_concrete()?;
-    let Lowering::Onnx { mut attrs, .. } = pool("Conv", spec, x, out, vec![])? else { return None };
+    let Lowering::Onnx { mut attrs, unbatched, .. } = pool("Conv", spec, x, out, vec![])? else {
+        return None;
+    };
     attrs.push(int("group", op.group as i64));
-    let m = *out.get(1)?;
+    let m = out[out.len() - 3];
     let bias = shape(model, node.inputs[2]);
     let bias_ok = bias == [m] || bias.iter().product::<usize>() == 1;
-    bias_ok.then_some(Lowering::Onnx { op: "Conv".into(), attrs, bias: Some(m) })
+    bias_ok.then_some(Lowering::Onnx { op: "Conv".into(), attrs, bias: Some(m), unbatched })
 }
 
 /// The window attributes (kernel, strides, dilations, explicit pads) of a 2-D NCHW op whose
@@ -254,7 +269,9 @@ fn pool(
     out: &[usize],
     mut attrs: Vec<AttributeProto>,
 ) -> Option<Lowering> {
-    if spec.data_format != DataFormat::NCHW || x.len() != 4 || spec.kernel_shape.len() != 2 {
+    let (x, out, unbatched) = nchw(spec, x, out)?;
+    let (x, out) = (x.as_slice(), out.as_slice());
+    if x.len() != 4 || out.len() != 4 || spec.kernel_shape.len() != 2 {
         return None;
     }
     let (dil, st) = (spec.dilations(), spec.strides());
@@ -285,7 +302,7 @@ fn pool(
         ints("pads", &pads),
         int("ceil_mode", ceil as i64),
     ]);
-    onnx(op, attrs)
+    Some(Lowering::Onnx { op: op.into(), attrs, bias: None, unbatched })
 }
 
 /// An EinSum with two f32 operands, one output and at most one contracted axis.
@@ -308,7 +325,7 @@ fn einsum(model: &TypedModel, node: &TNode, op: &EinSum) -> Option<MatMulShape> 
         sb: vec![],
         sy: vec![],
         mnk: [1, 1, 1],
-        s: [0; 6],
+        s: [0; 19],
     };
     for axis in op.axes.iter_all_axes() {
         let one = |v: &[usize]| v.len() <= 1;
@@ -344,17 +361,28 @@ fn einsum(model: &TypedModel, node: &TNode, op: &EinSum) -> Option<MatMulShape> 
     // Contracted axes merge into one when they are contiguous in both operands (a reshape
     // tract moved into the product), outermost first.
     ks.sort_by_key(|k| std::cmp::Reverse(k.1));
-    let mut k: Option<(usize, usize, usize)> = None;
+    let mut merged: Vec<(usize, usize, usize)> = Vec::new();
     for (dim, a_s, b_s) in ks {
-        k = Some(match k {
-            None => (dim, a_s, b_s),
-            Some((d, a0, b0)) if a0 == a_s * dim && b0 == b_s * dim => (d * dim, a_s, b_s),
-            Some(_) => return None,
-        });
+        match merged.last_mut() {
+            Some((d, a0, b0)) if *a0 == a_s * dim && *b0 == b_s * dim => {
+                *d *= dim;
+                (*a0, *b0) = (a_s, b_s);
+            }
+            _ => merged.push((dim, a_s, b_s)),
+        }
     }
-    let (kk, ak, bk) = k.unwrap_or((1, 0, 0));
+    if merged.len() > MAX_K_AXES {
+        return None;
+    }
+    let kk = merged.iter().map(|k| k.0).product();
+    let (ak, bk) = merged.first().map(|k| (k.1, k.2)).unwrap_or((0, 0));
     batch.mnk = [mm, nn, kk];
-    batch.s = [am, ak, bk, bn, ym, yn];
+    batch.s[..7].copy_from_slice(&[am, ak, bk, bn, ym, yn, merged.len()]);
+    for (i, (d, a_s, b_s)) in merged.into_iter().enumerate() {
+        batch.s[7 + i] = d;
+        batch.s[11 + i] = a_s;
+        batch.s[15 + i] = b_s;
+    }
     Some(batch)
 }
 
@@ -385,8 +413,14 @@ pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result
         device_dt(node.outputs[0].fact.datum_type).ok_or_else(|| bad(node, "output type"))?;
     let x = inputs[0].clone();
     match how {
-        Lowering::Onnx { op, attrs, bias } => {
+        Lowering::Onnx { op, attrs, bias, unbatched } => {
             let mut names: Vec<String> = node.inputs.iter().map(|&o| outlet_name(o)).collect();
+            if unbatched {
+                let name = format!("{}#nchw", names[0]);
+                let shape = [&[1][..], &x.shape].concat();
+                l.set_value(name.clone(), Val { slot: x.slot.clone(), dt: x.dt, shape });
+                names[0] = name;
+            }
             if let Some(m) = bias {
                 // Conv bias as [M]: a scalar bias (tract's default 0) becomes a derived constant.
                 let b = &inputs[2];
@@ -411,6 +445,11 @@ pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result
                 fused_relu: false,
             };
             lower::lower_onnx(l, &onnx)?;
+            if unbatched {
+                // Back to tract's CHW shape (the same buffer).
+                let y = l.value(&out_name).ok_or_else(|| bad(node, "output not computed"))?;
+                l.set_value(out_name, Val { shape: out_shape, ..y });
+            }
         }
         Lowering::MatMul(mm) => {
             let y = l.temp(Dt::F32, out_shape);
