@@ -407,3 +407,66 @@ __kernel void matmul_strided(__global const float* A, __global const float* B,
     }
     Y[oy + mm * s[4] + n * s[5]] = relu ? fmax(acc, 0.0f) : acc;
 }
+
+// RMS normalisation over the middle axis of [outer, len, inner]: x / sqrt(mean(x^2) + eps).
+__kernel void rms_norm_f32(__global const float* x, __global float* y, int len, int inner,
+                           float eps, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int base = (i / inner) * len * inner + i % inner;
+    float sq = 0.0f;
+    for (int l = 0; l < len; ++l) sq += x[base + l * inner] * x[base + l * inner];
+    float scale = rsqrt(sq / (float)len + eps);
+    for (int l = 0; l < len; ++l) y[base + l * inner] = x[base + l * inner] * scale;
+}
+
+// The index of the largest (op 0) or smallest (op 1) value along the middle axis of
+// [outer, len, inner]; ties take the first index, or the last when `last`.
+__kernel void arg_reduce_f32(__global const float* x, __global long* y, int len, int inner,
+                             int op, int last, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    __global const float* p = x + (i / inner) * len * inner + i % inner;
+    float best = p[0];
+    int at = 0;
+    for (int l = 1; l < len; ++l) {
+        float v = p[l * inner];
+        int better = op == 0 ? (v > best || (last && v == best)) : (v < best || (last && v == best));
+        if (better) { best = v; at = l; }
+    }
+    y[i] = at;
+}
+
+// Constant padding. `m` is [rank, output dims[6], input dims[6], pads before[6]].
+__kernel void pad_f32(__global const float* x, __global float* y, __constant const int* m,
+                      float value, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int rank = m[0];
+    int r = i, off = 0, stride = 1, inside = 1;
+    for (int d = rank - 1; d >= 0; --d) {
+        int c = r % m[1 + d] - m[1 + 2 * MAX_RANK + d];
+        r /= m[1 + d];
+        if (c < 0 || c >= m[1 + MAX_RANK + d]) inside = 0;
+        off += c * stride;
+        stride *= m[1 + MAX_RANK + d];
+    }
+    y[i] = inside ? x[off] : value;
+}
+
+// Resampling along the middle axis of [outer, len_in, inner] to [outer, len_out, inner]: output
+// position o reads `window` input positions idx[o * window + k] with weights w[o * window + k]
+// (tract's plan for the axis, so the result is tract's).
+__kernel void resample_axis_f32(__global const float* x, __global float* y,
+                                __global const long* idx, __global const float* w, int window,
+                                int len_in, int len_out, int inner, int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int in_i = i % inner;
+    int o = (i / inner) % len_out;
+    int outer = i / (inner * len_out);
+    __global const float* p = x + outer * len_in * inner + in_i;
+    float acc = 0.0f;
+    for (int k = 0; k < window; ++k) acc += w[o * window + k] * p[idx[o * window + k] * inner];
+    y[i] = acc;
+}

@@ -105,7 +105,7 @@ pub(crate) fn place(model: Arc<TypedModel>) -> Result<Placed, AccelError> {
         }
         if ops::fits_device(&model, node) && ops::lowers(&model, node) {
             // Host values this node reads move to the device first (once per value).
-            for &input in &node.inputs {
+            for &input in ops::device_inputs(node) {
                 let name = outlet_name(input);
                 if l.value(&name).is_some() {
                     continue;

@@ -4,7 +4,9 @@
 
 use tract_onnx::pb::AttributeProto;
 use tract_onnx::prelude::{Node as TractNode, OutletId, TypedFact, TypedModel, TypedOp};
-use tract_onnx::tract_core::ops::array::{Gather, MultiBroadcastTo, Slice, TypedConcat};
+use tract_onnx::tract_core::ops::array::{
+    Gather, MultiBroadcastTo, Pad, PadMode, Slice, TypedConcat,
+};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cast::Cast;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -13,6 +15,8 @@ use tract_onnx::tract_core::ops::cnn::{Conv, MaxPool, PaddingSpec, PoolSpec, Sum
 use tract_onnx::tract_core::ops::downsample::Downsample;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+use tract_onnx::tract_core::ops::nn::resize::Resize as TractResize;
+use tract_onnx::tract_core::ops::nn::rms_norm::RmsNorm as TractRmsNorm;
 use tract_onnx::tract_core::ops::nn::{
     DataFormat, LeakyRelu, Reduce, Reducer, Softmax, SoftmaxKind,
 };
@@ -32,7 +36,7 @@ enum Lowering {
     /// (tract drops the batch axis at batch 1), run as NCHW with N = 1.
     Onnx { op: String, attrs: Vec<AttributeProto>, bias: Option<usize>, unbatched: bool },
     /// A strided matrix product (EinSum with at most one contracted axis).
-    MatMul(MatMulShape),
+    MatMul(Box<MatMulShape>),
     /// A reduction over contiguous axes: `[outer, len, inner]`, `unary_f32`-style op code.
     Reduce { len: usize, inner: usize, op: i32 },
     /// Softmax over one axis of `[outer, len, inner]`.
@@ -41,6 +45,24 @@ enum Lowering {
     Alias,
     /// A strided view of the input: per output axis, the input stride; and a base offset.
     View { strides: Vec<isize>, offset: isize },
+    /// RMS normalisation over the middle axis of `[outer, len, inner]`.
+    RmsNorm { len: usize, inner: usize, eps: f32 },
+    /// ArgMax (op 0) or ArgMin (op 1) over the middle axis of `[outer, len, inner]`.
+    ArgReduce { len: usize, inner: usize, op: i32, last: bool },
+    /// Constant padding (f32).
+    Pad { before: Vec<usize>, value: f32 },
+    /// Resize, one resampling launch per axis whose size changes (tract's per-axis plans).
+    Resize(Vec<ResampleAxis>),
+}
+
+/// One axis of a Resize: `[outer, len_in, inner] -> [outer, len_out, inner]` with `window`
+/// taps per output position.
+struct ResampleAxis {
+    axis: usize,
+    len_out: usize,
+    window: usize,
+    indices: Vec<i64>,
+    weights: Vec<f32>,
 }
 
 /// An EinSum as a batched product: batch axes with per-operand strides, then M, N, K.
@@ -61,9 +83,20 @@ fn facts<'m>(model: &'m TypedModel, outlets: &[OutletId]) -> Option<Vec<&'m Type
     outlets.iter().map(|o| model.outlet_fact(*o).ok()).collect()
 }
 
-/// Whether every input and output of `node` is f32 or i64 with a concrete shape.
+/// The inputs a node's kernels read: all, but Resize's scales or sizes (constants folded into
+/// its per-axis plans at placement).
+pub(super) fn device_inputs(node: &TNode) -> &[OutletId] {
+    if node.op_is::<TractResize>() {
+        &node.inputs[..node.inputs.len().min(1)]
+    } else {
+        &node.inputs
+    }
+}
+
+/// Whether every input the kernels read and every output of `node` is f32 or i64 with a
+/// concrete shape.
 pub(super) fn fits_device(model: &TypedModel, node: &TNode) -> bool {
-    let Some(inputs) = facts(model, &node.inputs) else { return false };
+    let Some(inputs) = facts(model, device_inputs(node)) else { return false };
     let ok = |f: &TypedFact| device_dt(f.datum_type).is_some() && f.shape.as_concrete().is_some();
     !node.outputs.is_empty()
         && inputs.into_iter().all(ok)
@@ -141,7 +174,7 @@ fn decide(model: &TypedModel, node: &TNode) -> Option<Lowering> {
         return unary_code(&name).and_then(|_| onnx(&name, vec![]));
     }
     if let Some(op) = node.op_as::<EinSum>() {
-        return einsum(model, node, op).map(Lowering::MatMul);
+        return einsum(model, node, op).map(|m| Lowering::MatMul(Box::new(m)));
     }
     if let Some(op) = node.op_as::<Conv>() {
         return conv(model, node, op);
@@ -160,6 +193,17 @@ fn decide(model: &TypedModel, node: &TNode) -> Option<Lowering> {
         return pool("AveragePool", &op.pool_spec, x, out, vec![include]);
     }
     if let Some(op) = node.op_as::<Reduce>() {
+        if let (Reducer::ArgMax(last) | Reducer::ArgMin(last), [axis]) =
+            (op.reducer, op.axes.as_slice())
+        {
+            let code = if matches!(op.reducer, Reducer::ArgMax(_)) { 0 } else { 1 };
+            return (f32_in && *axis < x.len()).then(|| Lowering::ArgReduce {
+                len: x[*axis],
+                inner: x[axis + 1..].iter().product(),
+                op: code,
+                last,
+            });
+        }
         let code = match op.reducer {
             Reducer::Sum => 0,
             Reducer::Max => 1,
@@ -232,6 +276,24 @@ fn decide(model: &TypedModel, node: &TNode) -> Option<Lowering> {
         *st.get_mut(op.axis)? *= op.stride;
         return Some(Lowering::View { strides: st, offset: (op.modulo * s[op.axis]) as isize });
     }
+    if let Some(op) = node.op_as::<TractRmsNorm>() {
+        let eps = op.eps.cast_to_scalar::<f32>().ok()?;
+        return (f32_in && op.axis < x.len()).then(|| Lowering::RmsNorm {
+            len: x[op.axis],
+            inner: x[op.axis + 1..].iter().product(),
+            eps,
+        });
+    }
+    if let Some(op) = node.op_as::<Pad>() {
+        let PadMode::Constant(v) = &op.mode else { return None };
+        let value = v.cast_to_scalar::<f32>().ok()?;
+        let fits = f32_in && op.pads.len() == x.len() && x.len() <= MAX_RANK;
+        return fits
+            .then(|| Lowering::Pad { before: op.pads.iter().map(|p| p.0).collect(), value });
+    }
+    if let Some(op) = node.op_as::<TractResize>() {
+        return resize(model, node, op, x, out);
+    }
     if node.op_is::<MultiBroadcastTo>() {
         let bs = lower::broadcast_strides(x, out);
         return Some(Lowering::View {
@@ -240,6 +302,44 @@ fn decide(model: &TypedModel, node: &TNode) -> Option<Lowering> {
         });
     }
     None
+}
+
+/// Resize (f32, scales or sizes constant) as tract computes it, axis by axis.
+fn resize(
+    model: &TypedModel,
+    node: &TNode,
+    op: &TractResize,
+    x: &[usize],
+    out: &[usize],
+) -> Option<Lowering> {
+    if dt(model, node.inputs[0]) != Some(Dt::F32) || x.len() != out.len() {
+        return None;
+    }
+    let konst = |ix: Option<usize>| {
+        ix.and_then(|i| node.inputs.get(i)).and_then(|o| model.outlet_fact(*o).ok()?.konst.clone())
+    };
+    let scales: Vec<f32> = match konst(op.optional_scales_input) {
+        Some(t) if t.len() == x.len() => {
+            t.cast_to::<f32>().ok()?.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec()
+        }
+        _ => out.iter().zip(x).map(|(o, i)| *o as f32 / *i as f32).collect(),
+    };
+    let mut axes = Vec::new();
+    for (axis, &scale) in scales.iter().enumerate() {
+        let (len_in, len_out) = (x[axis], out[axis]);
+        if len_in == len_out && scale == 1.0 {
+            continue;
+        }
+        let plan = op.plan_axis(scale, len_in, len_out);
+        axes.push(ResampleAxis {
+            axis,
+            len_out,
+            window: plan.window,
+            indices: plan.indices.iter().map(|&i| i as i64).collect(),
+            weights: plan.weights,
+        });
+    }
+    Some(Lowering::Resize(axes))
 }
 
 /// Conv as ONNX's (NCHW data, OIHW weights, 2-D, float), with explicit pads.
@@ -399,8 +499,7 @@ fn i32s(node: &TNode, v: impl IntoIterator<Item = isize>) -> Result<Vec<i32>, Ac
 /// Emits the launches of a node [`decide`] placed on the device.
 pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result<(), AccelError> {
     let how = decide(model, node).ok_or_else(|| bad(node, "no device lowering"))?;
-    let inputs: Vec<Val> = node
-        .inputs
+    let inputs: Vec<Val> = device_inputs(node)
         .iter()
         .map(|&o| {
             l.value(&outlet_name(o))
@@ -533,6 +632,92 @@ pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result
             ];
             l.launch_named(&node.name, kernel, n, args);
             l.set_value(out_name, y);
+        }
+        Lowering::RmsNorm { len, inner, eps } => {
+            let y = l.temp(Dt::F32, out_shape);
+            let n = y.len() / len.max(1);
+            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
+            let args = vec![
+                Arg::Buf(x.slot),
+                Arg::Buf(y.slot.clone()),
+                Arg::Int(ints[0]),
+                Arg::Int(ints[1]),
+                Arg::Float(eps),
+                Arg::Int(ints[2]),
+            ];
+            l.launch_named(&node.name, "rms_norm_f32", n, args);
+            l.set_value(out_name, y);
+        }
+        Lowering::ArgReduce { len, inner, op, last } => {
+            let y = l.temp(Dt::I64, out_shape);
+            let n = y.len();
+            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
+            let args = vec![
+                Arg::Buf(x.slot),
+                Arg::Buf(y.slot.clone()),
+                Arg::Int(ints[0]),
+                Arg::Int(ints[1]),
+                Arg::Int(op),
+                Arg::Int(last as i32),
+                Arg::Int(ints[2]),
+            ];
+            l.launch_named(&node.name, "arg_reduce_f32", n, args);
+            l.set_value(out_name, y);
+        }
+        Lowering::Pad { before, value } => {
+            let mut meta = vec![0i32; 1 + 3 * MAX_RANK];
+            meta[0] = out_shape.len() as i32;
+            for (d, ((&o, &i), &b)) in out_shape.iter().zip(&x.shape).zip(&before).enumerate() {
+                let v = i32s(node, [o as isize, i as isize, b as isize])?;
+                (meta[1 + d], meta[1 + MAX_RANK + d], meta[1 + 2 * MAX_RANK + d]) =
+                    (v[0], v[1], v[2]);
+            }
+            let y = l.temp(Dt::F32, out_shape);
+            let n = y.len();
+            let args = vec![
+                Arg::Buf(x.slot),
+                Arg::Buf(y.slot.clone()),
+                Arg::Meta(meta),
+                Arg::Float(value),
+                Arg::Int(to_i32_checked(node, n)?),
+            ];
+            l.launch_named(&node.name, "pad_f32", n, args);
+            l.set_value(out_name, y);
+        }
+        Lowering::Resize(axes) => {
+            let mut cur = x;
+            for a in axes {
+                let mut shape = cur.shape.clone();
+                let len_in = shape[a.axis];
+                shape[a.axis] = a.len_out;
+                let inner: usize = shape[a.axis + 1..].iter().product();
+                let what = format!("resize-axis-{}", a.axis);
+                let idx =
+                    HostTensor { shape: vec![a.indices.len()], data: HostData::I64(a.indices) };
+                let w = HostTensor { shape: vec![a.weights.len()], data: HostData::F32(a.weights) };
+                let idx = l.derived_named(&node.name, &format!("{what}-indices"), idx);
+                let w = l.derived_named(&node.name, &format!("{what}-weights"), w);
+                let y = l.temp(Dt::F32, shape);
+                let n = y.len();
+                let ints = i32s(
+                    node,
+                    [a.window, len_in, a.len_out, inner, n].iter().map(|&v| v as isize),
+                )?;
+                let args = vec![
+                    Arg::Buf(cur.slot.clone()),
+                    Arg::Buf(y.slot.clone()),
+                    Arg::Buf(idx),
+                    Arg::Buf(w),
+                    Arg::Int(ints[0]),
+                    Arg::Int(ints[1]),
+                    Arg::Int(ints[2]),
+                    Arg::Int(ints[3]),
+                    Arg::Int(ints[4]),
+                ];
+                l.launch_named(&node.name, "resample_axis_f32", n, args);
+                cur = y;
+            }
+            l.set_value(out_name, Val { shape: out_shape, ..cur });
         }
     }
     Ok(())
