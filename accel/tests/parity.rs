@@ -20,6 +20,7 @@ const MODELS: &[&str] = &[
     "iris_forest",
     "heavy",
     "ops_tour",
+    "idioms",
     "exporters/lgbm_clf",
     "exporters/lgbm_clf_binary",
     "exporters/lgbm_reg",

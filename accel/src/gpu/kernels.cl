@@ -45,6 +45,7 @@ __kernel void unary_f32(__global const float* x, __global float* y, int op, floa
         case 20: v = fmin(fmax(a * v + b, 0.0f), 1.0f); break;   // HardSigmoid
         case 21: v = 0.5f * v * (1.0f + erf(v * 0.70710678118654752f)); break; // Gelu
         case 22: v = v / (1.0f + exp(-v)); break;                // Silu
+        case 24: v = (a == rint(a)) ? pown(v, (int)a) : pow(v, a); break; // PowConst
         default: break;                                          // Identity
     }
     y[i] = v;

@@ -33,11 +33,14 @@ pub(crate) fn unary_code(op: &str) -> Option<i32> {
         "Ceil" => 17,
         "Sin" => 18,
         "Cos" => 19,
-        "Gelu" => 21,
+        "Gelu" | "GeluExact" => 21,
         "Silu" => 22,
         _ => return None,
     })
 }
+
+/// The `unary_f32` code of x to a constant power `a` (integral powers exact for negative x).
+pub(crate) const POW_CONST: i32 = 24;
 
 /// The `unary_f32` code of HardSigmoid (`min(max(alpha * x + beta, 0), 1)`).
 pub(crate) const HARD_SIGMOID: i32 = 20;
@@ -62,6 +65,7 @@ pub(super) fn unary(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
     let (op, a, b) = match node.op.as_str() {
         "LeakyRelu" => (LEAKY_RELU, node.float("alpha", 0.01), 0.0),
         "HardSigmoid" => (HARD_SIGMOID, node.float("alpha", 0.2), node.float("beta", 0.5)),
+        "PowConst" => (POW_CONST, node.float("exponent", 1.0), 0.0),
         "Clip" => {
             let (lo, hi) = clip_bounds(l, node)?;
             (CLIP, lo, hi)

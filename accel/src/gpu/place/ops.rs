@@ -15,6 +15,7 @@ use tract_onnx::tract_core::ops::cnn::{Conv, MaxPool, PaddingSpec, PoolSpec, Sum
 use tract_onnx::tract_core::ops::downsample::Downsample;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+use tract_onnx::tract_core::ops::math::PowConst;
 use tract_onnx::tract_core::ops::nn::resize::Resize as TractResize;
 use tract_onnx::tract_core::ops::nn::rms_norm::RmsNorm as TractRmsNorm;
 use tract_onnx::tract_core::ops::nn::{
@@ -169,6 +170,9 @@ fn decide(model: &TypedModel, node: &TNode) -> Option<Lowering> {
         }
         if let Some(l) = op.0.downcast_ref::<LeakyRelu>() {
             return onnx("LeakyRelu", vec![float("alpha", l.alpha)]);
+        }
+        if let Some(p) = op.0.downcast_ref::<PowConst>() {
+            return onnx("PowConst", vec![float("exponent", p.exponent)]);
         }
         let name = op.0.name();
         return unary_code(&name).and_then(|_| onnx(&name, vec![]));
