@@ -18,7 +18,13 @@ def mean_ns(*parts):
         return json.load(f)["mean"]["point_estimate"]
 
 
-print(f"{'model':<8} {'batch':>5} {'cpu':>12} {'gpu':>12} {'gpu/cpu':>8}")
+splits = {}
+split_file = os.path.join(root, "split.json")
+if os.path.exists(split_file):
+    with open(split_file) as f:
+        splits = json.load(f)
+
+print(f"{'model':<24} {'batch':>5} {'cpu':>12} {'gpu':>12} {'gpu/cpu':>8}  device/host nodes")
 for model in sorted(os.listdir(root)):
     cpu_dir = os.path.join(root, model, "cpu")
     if not os.path.isdir(cpu_dir):
@@ -27,4 +33,6 @@ for model in sorted(os.listdir(root)):
         if not batch.isdigit():
             continue
         cpu, gpu = mean_ns(model, "cpu", batch), mean_ns(model, "gpu", batch)
-        print(f"{model:<8} {batch:>5} {cpu / 1e3:>10.1f}us {gpu / 1e3:>10.1f}us {gpu / cpu:>8.2f}")
+        s = splits.get(model)
+        split = f"{s['device']}/{s['host']} {' '.join(s['hostOps'])}" if s else ""
+        print(f"{model:<24} {batch:>5} {cpu / 1e3:>10.1f}us {gpu / 1e3:>10.1f}us {gpu / cpu:>8.2f}  {split}")

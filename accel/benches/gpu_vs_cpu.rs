@@ -2,7 +2,8 @@
 //! batches, measured in the same run so their ratio means something on a shared machine.
 //!
 //! `cargo bench -p edgeserve-accel --bench gpu_vs_cpu`; then
-//! `python3 scripts/bench-ratios.py` prints GPU time / CPU time per model and batch.
+//! `python3 scripts/bench-ratios.py` prints GPU time / CPU time per model and batch, with each
+//! model's device/host split (which the bench writes to `target/criterion/split.json` and prints).
 //! Here the "GPU" is PoCL, OpenCL on the same CPU cores: the ratio says how much the generic
 //! kernels cost against tract's tuned CPU code, not how a real GPU would do.
 
@@ -13,7 +14,14 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use edgeserve_accel::{Backend, LoadOptions, LoadedModel, ModelArtifact, Tensor, TensorData};
 
 /// Models, each with the batch sizes measured.
-const CASES: &[(&str, &[usize])] = &[("mlp", &[1, 64]), ("cnn", &[1, 16]), ("heavy", &[1, 16])];
+const CASES: &[(&str, &[usize])] = &[
+    ("mlp", &[1, 64]),
+    ("cnn", &[1, 16]),
+    ("heavy", &[1, 16]),
+    ("exporters/torch_resnet18", &[1, 8]),
+    ("exporters/torch_mobilenet_v3_small", &[1, 8]),
+    ("exporters/torch_transformer_encoder", &[1, 8]),
+];
 
 fn artifact(model: &str) -> ModelArtifact {
     ModelArtifact::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models").join(model))
@@ -38,13 +46,25 @@ fn inputs(model: &dyn LoadedModel, batch: usize) -> Vec<Tensor> {
 fn gpu_vs_cpu(c: &mut Criterion) {
     let cpu = edgeserve_accel::cpu::CpuBackend::new();
     let gpu = edgeserve_accel::gpu::GpuBackend::new(None);
-    for &(name, batches) in CASES {
+    let mut splits = serde_json::Map::new();
+    for &(path, batches) in CASES {
+        let name = path.rsplit('/').next().unwrap_or(path);
         let options = LoadOptions::default();
         let load = |b: &dyn Backend| {
-            b.load(&artifact(name), &options).unwrap_or_else(|e| panic!("{name}: {e}"))
+            b.load(&artifact(path), &options).unwrap_or_else(|e| panic!("{name}: {e}"))
         };
         let mut on_cpu = load(&cpu);
         let mut on_gpu = load(&gpu);
+        if let Some(p) = on_gpu.placement() {
+            println!(
+                "{name}: {} nodes on the device, {} on the host {:?}",
+                p.device_nodes, p.host_nodes, p.host_ops
+            );
+            splits.insert(
+                name.to_string(),
+                serde_json::json!({"device": p.device_nodes, "host": p.host_nodes, "hostOps": p.host_ops}),
+            );
+        }
         let mut group = c.benchmark_group(name);
         for &batch in batches {
             let x = inputs(on_cpu.as_ref(), batch);
@@ -58,6 +78,11 @@ fn gpu_vs_cpu(c: &mut Criterion) {
         }
         group.finish();
     }
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion/split.json");
+    if let Some(dir) = out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = std::fs::write(&out, serde_json::Value::Object(splits).to_string());
 }
 
 criterion_group! {

@@ -83,6 +83,11 @@ impl<T> BoundBatches<T> {
     }
 
     /// The batch sizes held, least recently used first.
+    /// The entry bound for `batch`, if any, without marking it used.
+    pub fn peek(&self, batch: usize) -> Option<&T> {
+        self.entries.iter().find(|(b, _)| *b == batch).map(|(_, t)| t)
+    }
+
     pub fn sizes(&self) -> Vec<usize> {
         self.entries.iter().map(|(b, _)| *b).collect()
     }

@@ -90,7 +90,8 @@ impl DevBuf {
 /// state for the nodes that run on the host.
 pub(crate) struct Bound {
     temps: Vec<DevBuf>,
-    launches: Vec<(Kernel, usize, String)>,
+    /// Kernels with their global work sizes.
+    launches: Vec<(Kernel, usize)>,
     _metas: Vec<Buffer<i32>>,
     status: Option<Buffer<i32>>,
     /// The typed model's plan, for the nodes that run on the host.
@@ -177,7 +178,7 @@ pub(crate) fn bind(
                 }
             }
         }
-        launches.push((kernel, step.global, step.node.clone()));
+        launches.push((kernel, step.global));
     }
     let host = match &plan.typed {
         Some(model) => {
@@ -218,7 +219,7 @@ pub(crate) fn run(
     for item in &plan.items {
         match item {
             Item::Launches(range) => {
-                for (kernel, global, _) in &bound.launches[range.clone()] {
+                for (kernel, global) in &bound.launches[range.clone()] {
                     let global = [*global];
                     // SAFETY: all arguments were set at bind time; the work size is 1-D.
                     unsafe {

@@ -88,14 +88,6 @@ __kernel void cast_f32_i64(__global const float* x, __global long* y, int n) {
 }
 
 // y[i] = x[offset of i under the strides in m]: Transpose (and any strided view).
-#define GATHER_STRIDED(T, NAME)                                                                \
-__kernel void NAME(__global const T* x, __global T* y, __constant const int* m, int n) {      \
-    int i = get_global_id(0);                                                                  \
-    if (i >= n) return;                                                                        \
-    y[i] = x[index_offset(i, m, 0)];                                                           \
-}
-GATHER_STRIDED(float, gather_strided_f32)
-GATHER_STRIDED(long, gather_strided_i64)
 
 // Copies one Concat input, viewed as [outer, in_len], into [outer, out_len] at `offset`.
 #define CONCAT_PART(T, NAME)                                                                   \
@@ -129,43 +121,6 @@ __kernel void NAME(__global const T* data, __global const long* idx, __global T*
 }
 GATHER(float, gather_f32)
 GATHER(long, gather_i64)
-
-// Y = act(alpha * op(A) op(B) + beta * C), C broadcast through strides (crs, ccs).
-__kernel void gemm(__global const float* A, __global const float* B, __global const float* C,
-                   __global float* Y, int M, int N, int K, int ta, int tb, float alpha,
-                   float beta, int crs, int ccs, int has_c, int relu, int n) {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int r = i / N;
-    int c = i % N;
-    float acc = 0.0f;
-    for (int k = 0; k < K; ++k) {
-        float a = ta ? A[k * M + r] : A[r * K + k];
-        float b = tb ? B[c * K + k] : B[k * N + c];
-        acc = fma(a, b, acc);
-    }
-    float v = alpha * acc;
-    if (has_c) v += beta * C[r * crs + c * ccs];
-    if (relu) v = v > 0.0f ? v : 0.0f;
-    Y[i] = v;
-}
-
-// Batched Y[b] = act(A[b] B[b]); m maps the batch index to each operand's offset.
-__kernel void matmul(__global const float* A, __global const float* B, __global float* Y,
-                     __constant const int* m, int M, int N, int K, int relu, int n) {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int mn = M * N;
-    int b = i / mn;
-    int r = (i % mn) / N;
-    int c = i % N;
-    __global const float* a = A + index_offset(b, m, 0) + r * K;
-    __global const float* bb = B + index_offset(b, m, 1) + c;
-    float acc = 0.0f;
-    for (int k = 0; k < K; ++k) acc = fma(a[k], bb[k * N], acc);
-    if (relu) acc = acc > 0.0f ? acc : 0.0f;
-    Y[i] = acc;
-}
 
 // NCHW convolution with groups, strides, dilations and padding; bias and ReLU fused.
 // m: N C H W M OH OW KH KW sh sw ph pw dh dw groups has_bias relu
@@ -249,25 +204,8 @@ __kernel void avgpool2d(__global const float* X, __global float* Y, __constant c
 }
 
 // y = (x - mean) / sqrt(var + eps) * scale + bias, per channel of [N, C, inner].
-__kernel void batch_norm(__global const float* x, __global float* y, __global const float* scale,
-                         __global const float* bias, __global const float* mean,
-                         __global const float* var, float eps, int C, int inner, int n) {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    int c = (i / inner) % C;
-    y[i] = (x[i] - mean[c]) * (scale[c] / sqrt(var[c] + eps)) + bias[c];
-}
 
 // [outer, len, inner] -> [outer, inner]: the mean over the middle axis.
-__kernel void reduce_mean(__global const float* x, __global float* y, int len, int inner,
-                          int n) {
-    int i = get_global_id(0);
-    if (i >= n) return;
-    __global const float* p = x + (i / inner) * len * inner + i % inner;
-    float sum = 0.0f;
-    for (int l = 0; l < len; ++l) sum += p[l * inner];
-    y[i] = sum / (float)len;
-}
 
 // Softmax over the middle axis of [outer, len, inner]; one work item per (outer, inner).
 __kernel void softmax(__global const float* x, __global float* y, int len, int inner, int n) {
@@ -283,55 +221,6 @@ __kernel void softmax(__global const float* x, __global float* y, int len, int i
 
 // One work item per row walks every tree, sums leaf weights per class, applies the post
 // transform (0 none, 1 softmax, 2 logistic) and picks the label of the highest score.
-__kernel void tree_ensemble(__global const float* X, __global const long* feat,
-                            __global const float* thr, __global const long* mode,
-                            __global const long* tnext, __global const long* fnext,
-                            __global const long* missing_true, __global const float* leafw,
-                            __global const long* roots, __global const float* base,
-                            __global const long* labels, __global long* label,
-                            __global float* scores, int ntrees, int nclass, int nfeat,
-                            int nnodes, int post, int n) {
-    int r = get_global_id(0);
-    if (r >= n) return;
-    __global const float* x = X + r * nfeat;
-    __global float* s = scores + r * nclass;
-    for (int c = 0; c < nclass; ++c) s[c] = base[c];
-    for (int t = 0; t < ntrees; ++t) {
-        long nd = roots[t];
-        // A well-formed tree is at most nnodes deep; the bound stops a cyclic one.
-        for (int depth = 0; depth < nnodes && mode[nd] != 6; ++depth) {
-            float v = x[feat[nd]];
-            float th = thr[nd];
-            int go;
-            if (isnan(v)) {
-                go = missing_true[nd] != 0;
-            } else {
-                switch (mode[nd]) {
-                    case 0: go = v <= th; break;
-                    case 1: go = v < th; break;
-                    case 2: go = v >= th; break;
-                    case 3: go = v > th; break;
-                    case 4: go = v == th; break;
-                    default: go = v != th; break;
-                }
-            }
-            nd = go ? tnext[nd] : fnext[nd];
-        }
-        for (int c = 0; c < nclass; ++c) s[c] += leafw[nd * nclass + c];
-    }
-    int best = 0;
-    for (int c = 1; c < nclass; ++c)
-        if (s[c] > s[best]) best = c;
-    if (post == 1) {
-        float mx = s[best];
-        float sum = 0.0f;
-        for (int c = 0; c < nclass; ++c) sum += exp(s[c] - mx);
-        for (int c = 0; c < nclass; ++c) s[c] = exp(s[c] - mx) / sum;
-    } else if (post == 2) {
-        for (int c = 0; c < nclass; ++c) s[c] = 1.0f / (1.0f + exp(-s[c]));
-    }
-    label[r] = labels[best];
-}
 
 // y[i] = x[offset + offset of i under the strides in m]: a strided view of x (axis moves,
 // slices, strided slices, broadcasts: strides may be 0 or negative).
@@ -470,4 +359,90 @@ __kernel void resample_axis_f32(__global const float* x, __global float* y,
     float acc = 0.0f;
     for (int k = 0; k < window; ++k) acc += w[o * window + k] * p[idx[o * window + k] * inner];
     y[i] = acc;
+}
+
+// matmul_strided for a B and Y contiguous along N (b_n = y_n = 1) and one contracted axis: each
+// work item computes 8 consecutive outputs of a row, so it reads A once per k for 8 products
+// and B's row in order (vectorised on CPU devices). Work items are (b, m, n / 8), row-major.
+__kernel void matmul_rows8(__global const float* A, __global const float* B, __global float* Y,
+                           __constant const int* meta, __constant const int* s, int M, int N,
+                           int K, int relu, int total) {
+    int i = get_global_id(0);
+    if (i >= total) return;
+    int blocks = (N + 7) / 8;
+    int n0 = (i % blocks) * 8;
+    int t = i / blocks;
+    int mm = t % M;
+    int b = t / M;
+    int oa = 0, ob = 0, oy = 0;
+    for (int d = meta[0] - 1; d >= 0; --d) {
+        int dim = meta[1 + d];
+        int ix = b % dim;
+        b /= dim;
+        oa += ix * meta[1 + MAX_RANK + d];
+        ob += ix * meta[1 + 2 * MAX_RANK + d];
+        oy += ix * meta[1 + 3 * MAX_RANK + d];
+    }
+    __global const float* a = A + oa + mm * s[0];
+    __global const float* bb = B + ob + n0;
+    int ak = s[1], bk = s[2];
+    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    int width = min(8, N - n0);
+    if (width == 8) {
+        for (int k = 0; k < K; ++k) {
+            float av = a[k * ak];
+            __global const float* row = bb + k * bk;
+            for (int j = 0; j < 8; ++j) acc[j] = fma(av, row[j], acc[j]);
+        }
+    } else {
+        for (int k = 0; k < K; ++k) {
+            float av = a[k * ak];
+            __global const float* row = bb + k * bk;
+            for (int j = 0; j < width; ++j) acc[j] = fma(av, row[j], acc[j]);
+        }
+    }
+    __global float* y = Y + oy + mm * s[4] + n0;
+    for (int j = 0; j < width; ++j) y[j] = relu ? fmax(acc[j], 0.0f) : acc[j];
+}
+
+// conv2d with each work item computing 4 consecutive output columns (same input channel
+// window and weight per step, read once for the 4): items are (b, oc, oh, ow / 4), row-major.
+__kernel void conv2d_w4(__global const float* X, __global const float* Wt,
+                        __global const float* Bs, __global float* Y, __constant const int* m,
+                        int n) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int C = m[1], H = m[2], W = m[3], M = m[4], OH = m[5], OW = m[6], KH = m[7], KW = m[8];
+    int sh = m[9], sw = m[10], ph = m[11], pw = m[12], dh = m[13], dw = m[14], G = m[15];
+    int blocks = (OW + 3) / 4;
+    int ow0 = (i % blocks) * 4;
+    int t = i / blocks;
+    int oh = t % OH;
+    t /= OH;
+    int oc = t % M;
+    int b = t / M;
+    int cpg = C / G;
+    int g = oc / (M / G);
+    float bias = m[16] ? Bs[oc] : 0.0f;
+    float acc[4] = {bias, bias, bias, bias};
+    for (int ic = 0; ic < cpg; ++ic) {
+        __global const float* x = X + ((b * C + g * cpg + ic) * H) * W;
+        __global const float* w = Wt + ((oc * cpg + ic) * KH) * KW;
+        for (int kh = 0; kh < KH; ++kh) {
+            int ih = oh * sh - ph + kh * dh;
+            if (ih < 0 || ih >= H) continue;
+            __global const float* xr = x + ih * W;
+            for (int kw = 0; kw < KW; ++kw) {
+                float wv = w[kh * KW + kw];
+                int iw = ow0 * sw - pw + kw * dw;
+                for (int j = 0; j < 4; ++j, iw += sw) {
+                    if (iw >= 0 && iw < W) acc[j] = fma(xr[iw], wv, acc[j]);
+                }
+            }
+        }
+    }
+    __global float* y = Y + ((b * M + oc) * OH + oh) * OW;
+    for (int j = 0; j < 4 && ow0 + j < OW; ++j) {
+        y[ow0 + j] = m[17] ? fmax(acc[j], 0.0f) : acc[j];
+    }
 }

@@ -221,6 +221,11 @@ impl GpuModel {
             .unwrap_or_default()
     }
 
+    /// The kernels a batch of `batch` rows launches, in order, if that size is bound.
+    pub fn launches_at(&self, batch: usize) -> Option<Vec<&'static str>> {
+        self.bound.peek(batch).map(|(p, _)| p.steps.iter().map(|s| s.kernel).collect())
+    }
+
     /// The batch sizes bound to device buffers now, least recently used first (power-of-two
     /// buckets, see [`LoadedModel::run`]).
     pub fn bound_batch_sizes(&self) -> Vec<usize> {

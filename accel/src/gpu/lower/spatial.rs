@@ -154,7 +154,12 @@ pub(super) fn conv(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
         node.fused_relu as usize,
     ];
     let meta = meta.iter().map(|&v| to_i32(node, v)).collect::<Result<Vec<_>, _>>()?;
-    let total = y.len();
+    // Four output columns per work item (`conv2d_w4`) when rows are at least 4 wide.
+    let (kernel, total) = if win.out[1] >= 4 {
+        ("conv2d_w4", y.len() / win.out[1] * win.out[1].div_ceil(4))
+    } else {
+        ("conv2d", y.len())
+    };
     let args = vec![
         Arg::Buf(x.slot.clone()),
         Arg::Buf(w.slot),
@@ -163,7 +168,7 @@ pub(super) fn conv(l: &mut Lowerer, node: &Node) -> Result<(), AccelError> {
         Arg::Meta(meta),
         Arg::Int(to_i32(node, total)?),
     ];
-    l.launch(node, "conv2d", total, args);
+    l.launch(node, kernel, total, args);
     l.set_output(node, 0, y);
     Ok(())
 }

@@ -77,6 +77,13 @@ struct MatMulShape {
     s: [usize; 19],
 }
 
+/// Whether a product runs 8 outputs per work item (`matmul_rows8`): B and Y contiguous along N,
+/// one contracted axis, N of 8 or more.
+fn use_rows8(mm: &MatMulShape) -> bool {
+    let [_, n, _] = mm.mnk;
+    mm.s[6] <= 1 && mm.s[3] == 1 && mm.s[5] == 1 && n >= 8
+}
+
 /// Most contracted axes a product runs over on the device (after merging contiguous ones).
 const MAX_K_AXES: usize = 4;
 
@@ -567,6 +574,26 @@ pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result
             let s = i32s(node, mm.s.iter().map(|&v| v as isize))?;
             let total = y.len();
             let [m, n, k] = mm.mnk;
+            let batches = total / (m * n).max(1);
+            if use_rows8(&mm) {
+                let items = batches * m * n.div_ceil(8);
+                let ints = i32s(node, [m, n, k, items].iter().map(|&v| v as isize))?;
+                let args = vec![
+                    Arg::Buf(inputs[0].slot.clone()),
+                    Arg::Buf(inputs[1].slot.clone()),
+                    Arg::Buf(y.slot.clone()),
+                    Arg::Meta(meta),
+                    Arg::Meta(s),
+                    Arg::Int(ints[0]),
+                    Arg::Int(ints[1]),
+                    Arg::Int(ints[2]),
+                    Arg::Int(0),
+                    Arg::Int(ints[3]),
+                ];
+                l.launch_named(&node.name, "matmul_rows8", items, args);
+                l.set_value(out_name, y);
+                return Ok(());
+            }
             let args = vec![
                 Arg::Buf(inputs[0].slot.clone()),
                 Arg::Buf(inputs[1].slot.clone()),
