@@ -72,6 +72,22 @@ fn unsupported_op_fails_at_load_naming_op_and_node() {
     common::assert_unsupported_op_is_named(Target::Cpu);
 }
 
+/// tract panics typing a GRU without an initial state at a symbolic batch: every target refuses
+/// the model with an error naming it, and the caller's thread goes on.
+#[test]
+fn a_model_tract_panics_on_is_an_invalid_model_on_every_target() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gru_without_initial_state");
+    for target in [Target::Cpu, Target::Gpu] {
+        let err = Backends::builtin(None)
+            .load(target, &ModelArtifact::new(&dir), &LoadOptions::default())
+            .err()
+            .expect("load must fail");
+        assert_eq!(err.kind(), ErrorKind::InvalidModel, "{target}: {err}");
+        assert!(err.to_string().contains("tract could not read the graph"), "{target}: {err}");
+    }
+}
+
 #[test]
 fn garbage_file_is_an_invalid_model() {
     let dir = tempfile_dir();

@@ -104,6 +104,26 @@ impl Front {
     /// the artifact's folder). Errors: [`AccelError::ArtifactUnreadable`],
     /// [`AccelError::InvalidModel`], [`AccelError::UnsupportedOp`] naming the op and node.
     pub(crate) fn load(artifact: &ModelArtifact) -> Result<Front, AccelError> {
+        // tract unwraps in places while typing a graph (a GRU without an initial state at a
+        // symbolic batch): that is this model's error, never the caller's thread's.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Front::read(artifact)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown cause".into());
+                Err(AccelError::InvalidModel {
+                    path: artifact.onnx_path(),
+                    reason: format!(
+                        "tract could not read the graph ({what}); re-export the model with its \
+                         optional inputs given (e.g. a recurrent layer's initial state)"
+                    ),
+                })
+            })
+    }
+
+    fn read(artifact: &ModelArtifact) -> Result<Front, AccelError> {
         let path = artifact.onnx_path();
         let invalid = |e: tract_onnx::prelude::TractError| AccelError::InvalidModel {
             path: path.clone(),
