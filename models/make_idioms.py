@@ -1,7 +1,7 @@
 """Writes models/idioms/: one small graph made of the exporter idioms the first GPU backend
 refused op by op (issue 20): shape arithmetic (Shape, Gather, Unsqueeze, Concat into Reshape),
 Split, HardSwish, HardSigmoid, Slice, Unsqueeze, Expand, LayerNormalization, Erf-based and tanh-approximated GELU,
-ReduceMean, Squeeze, ReduceSumSquare, Pad, MatMul, Softmax, Transpose and a GRU (with its initial state from x:
+ReduceMean, Squeeze, ReduceSumSquare, Pad, MatMul, Softmax, Transpose, a MatMul whose operands broadcast and a GRU (with its initial state from x:
 tract 0.23.9 panics on a GRU without one at a symbolic batch), with
 onnxruntime's outputs at batch 1, 3 and 5 in reference.json.
 
@@ -79,6 +79,11 @@ def build():
         helper.make_node("GRU", ["seq", "gru_w", "gru_r", "gru_b", "", "h0"], ["", "h"],
                          name="gru", hidden_size=4),
         helper.make_node("Squeeze", ["h", "axes0"], ["y3"], name="last_state"),
+        # A batched MatMul whose operands broadcast: [N, 1, 3, 4] x [1, 2, 4, 5] -> [N, 2, 3, 5].
+        helper.make_node("Slice", ["x", "q_start", "q_end", "h0_axes"], ["q"], name="q_slice"),
+        helper.make_node("Unsqueeze", ["q", "axes1"], ["q1"], name="q_heads"),
+        helper.make_node("MatMul", ["q1", "kv"], ["att"], name="broadcast_matmul"),
+        helper.make_node("Flatten", ["att"], ["y4"], name="att_rows", axis=1),
     ]
     inits = [
         const_i64("zero", 0), const_i64("axes0", [0]), const_i64("axes1", [1]),
@@ -95,6 +100,8 @@ def build():
         init("gru_w", rng.normal(0, 0.4, (1, 12, 8)).astype(f32)),
         init("gru_r", rng.normal(0, 0.4, (1, 12, 4)).astype(f32)),
         init("gru_b", rng.normal(0, 0.1, (1, 24)).astype(f32)),
+        const_i64("q_start", [0, 0]), const_i64("q_end", [3, 4]),
+        init("kv", rng.normal(0, 0.5, (1, 2, 4, 5)).astype(f32)),
         const_i64("h0_start", [0, 0]), const_i64("h0_end", [1, 4]), const_i64("h0_axes", [1, 2]),
     ]
     graph = helper.make_graph(
@@ -102,7 +109,8 @@ def build():
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, 8])],
         [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 3]),
          helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["N", 5]),
-         helper.make_tensor_value_info("y3", TensorProto.FLOAT, ["N", 4])],
+         helper.make_tensor_value_info("y3", TensorProto.FLOAT, ["N", 4]),
+         helper.make_tensor_value_info("y4", TensorProto.FLOAT, ["N", 30])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)],

@@ -177,8 +177,10 @@ impl Front {
 }
 
 impl CpuModel {
-    /// Loads the artifact ([`Front::load`]) and optimises it with tract. Errors: those of
-    /// [`Front::load`], and [`AccelError::InvalidModel`] when tract cannot optimise the graph.
+    /// Reads the artifact's `model.onnx` (with its external data files, from the artifact's
+    /// folder), types it and optimises it with tract. Errors:
+    /// [`AccelError::ArtifactUnreadable`], [`AccelError::InvalidModel`] (also when tract cannot
+    /// optimise the graph), [`AccelError::UnsupportedOp`] naming the op and node.
     pub fn load(artifact: &ModelArtifact) -> Result<CpuModel, AccelError> {
         let front = Front::load(artifact)?;
         let path = artifact.onnx_path();

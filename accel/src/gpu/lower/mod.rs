@@ -248,7 +248,8 @@ impl<'g> Lowerer<'g> {
 
     /// Registers a constant made from a node's attributes; returns where it lives.
     pub(crate) fn derived_named(&mut self, node: &str, what: &str, t: HostTensor) -> Slot {
-        let name = format!("{node}#{what}");
+        // Named by content too: plans of other batch sizes share the instance's constants.
+        let name = format!("{node}#{what}#{}", content_key(&t));
         if !self.plan.derived.iter().any(|(n, _)| *n == name) {
             self.plan.derived.push((name.clone(), t));
         }
@@ -294,6 +295,18 @@ pub(crate) fn lower_onnx(l: &mut Lowerer, node: &Node) -> Result<(), AccelError>
         op if elementwise::binary_code(op).is_some() => elementwise::binary(l, node),
         _ => elementwise::unary(l, node),
     }
+}
+
+/// A constant's name from its shape and elements (64-bit SipHash).
+pub(crate) fn content_key(t: &HostTensor) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.shape.hash(&mut h);
+    match &t.data {
+        super::graph::HostData::F32(v) => v.iter().for_each(|x| x.to_bits().hash(&mut h)),
+        super::graph::HostData::I64(v) => v.hash(&mut h),
+    }
+    format!("const-{:016x}-{}", h.finish(), t.len())
 }
 
 /// The largest rank broadcasting and transposition kernels handle.

@@ -20,7 +20,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::source::TypedSource;
 
 use super::graph::{Dt, HostData, HostTensor};
-use super::lower::{HostIn, Item, Lowerer, Output, Plan, Slot, Val};
+use super::lower::{content_key, HostIn, Item, Lowerer, Output, Plan, Slot, Val};
 use crate::AccelError;
 
 /// A plan for one batch size and the constants its launches read.
@@ -52,18 +52,6 @@ fn host_tensor(t: &TractTensor) -> Option<HostTensor> {
         Dt::I64 => HostData::I64(view.as_slice::<i64>().ok()?.to_vec()),
     };
     Some(HostTensor { shape: t.shape().to_vec(), data })
-}
-
-/// A constant's name from its shape and elements (64-bit SipHash).
-fn content_key(t: &HostTensor) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    t.shape.hash(&mut h);
-    match &t.data {
-        HostData::F32(v) => v.iter().for_each(|x| x.to_bits().hash(&mut h)),
-        HostData::I64(v) => v.hash(&mut h),
-    }
-    format!("const-{:016x}-{}", h.finish(), t.len())
 }
 
 fn internal(e: tract_onnx::prelude::TractError) -> AccelError {
@@ -127,13 +115,22 @@ pub(crate) fn place(model: Arc<TypedModel>) -> Result<Placed, AccelError> {
                 l.set_value(name, v);
             }
             let start = l.plan_mut().steps.len();
-            ops::lower(&mut l, &model, node)?;
-            let end = l.plan_mut().steps.len();
-            if end > start {
-                items.push(Item::Launches(start..end));
+            match ops::lower(&mut l, &model, node) {
+                Ok(()) => {
+                    let end = l.plan_mut().steps.len();
+                    if end > start {
+                        items.push(Item::Launches(start..end));
+                    }
+                    split.device_nodes += 1;
+                    continue;
+                }
+                // A check lowering makes that placement did not: the node runs on the host
+                // (its uploads stay, unused).
+                Err(e) => {
+                    tracing::debug!(node = %node.name, error = %e, "GPU lowering refused: on the host");
+                    l.plan_mut().steps.truncate(start);
+                }
             }
-            split.device_nodes += 1;
-            continue;
         }
         let mut host_inputs = Vec::with_capacity(node.inputs.len());
         for &input in &node.inputs {

@@ -105,7 +105,16 @@ pub(super) fn device_inputs(node: &TNode) -> &[OutletId] {
 /// concrete shape.
 pub(super) fn fits_device(model: &TypedModel, node: &TNode) -> bool {
     let Some(inputs) = facts(model, device_inputs(node)) else { return false };
-    let ok = |f: &TypedFact| device_dt(f.datum_type).is_some() && f.shape.as_concrete().is_some();
+    // Kernels index with 32-bit ints and handle ranks up to MAX_RANK.
+    let ok = |f: &TypedFact| {
+        device_dt(f.datum_type).is_some()
+            && f.shape.as_concrete().is_some_and(|s| {
+                s.len() <= MAX_RANK
+                    && s.iter()
+                        .try_fold(1usize, |n, &d| n.checked_mul(d))
+                        .is_some_and(|n| n < 1 << 31)
+            })
+    };
     !node.outputs.is_empty()
         && inputs.into_iter().all(ok)
         && node.outputs.iter().all(|o| ok(&o.fact))
@@ -446,20 +455,34 @@ fn einsum(model: &TypedModel, node: &TNode, op: &EinSum) -> Option<MatMulShape> 
         let pa = axis.inputs[0].first().copied();
         let pb = axis.inputs[1].first().copied();
         let py = axis.outputs.first().and_then(|o| o.first()).copied();
-        let dim = pa.map(|p| a[p]).or(pb.map(|p| b[p])).or(py.map(|p| y[p]))?;
+        // tract's EinSum broadcasts: an operand of size 1 along an axis others have longer is
+        // read with stride 0 there; the output has the longer size.
+        let sizes = [pa.map(|p| a[p]), pb.map(|p| b[p]), py.map(|p| y[p])];
+        let dim = sizes.iter().flatten().copied().max()?;
         if dim == 1 {
             continue; // a unit axis adds no offset in any operand
         }
-        let st = |s: &[usize], p: Option<usize>| p.map(|p| s[p]).unwrap_or(0);
+        if sizes.iter().flatten().any(|&d| d != 1 && d != dim) || sizes[2].is_some_and(|d| d != dim)
+        {
+            return None;
+        }
+        let st = |s: &[usize], p: Option<usize>, size: Option<usize>| match (p, size) {
+            (Some(p), Some(d)) if d == dim => s[p],
+            _ => 0,
+        };
+        let (st_a, st_b, st_y) =
+            (st(&sa, pa, sizes[0]), st(&sb, pb, sizes[1]), st(&sy, py, sizes[2]));
         match (pa, pb, py) {
-            (Some(_), Some(_), None) => ks.push((dim, st(&sa, pa), st(&sb, pb))),
-            (Some(_), None, Some(_)) if m.is_none() => m = Some((dim, st(&sa, pa), st(&sy, py))),
-            (None, Some(_), Some(_)) if n.is_none() => n = Some((dim, st(&sb, pb), st(&sy, py))),
+            // A contraction over a broadcast axis would sum one operand's value `dim` times.
+            (Some(_), Some(_), None) if sizes[0] != sizes[1] => return None,
+            (Some(_), Some(_), None) => ks.push((dim, st_a, st_b)),
+            (Some(_), None, Some(_)) if m.is_none() => m = Some((dim, st_a, st_y)),
+            (None, Some(_), Some(_)) if n.is_none() => n = Some((dim, st_b, st_y)),
             (_, _, Some(_)) => {
                 batch.batch.push(dim);
-                batch.sa.push(st(&sa, pa));
-                batch.sb.push(st(&sb, pb));
-                batch.sy.push(st(&sy, py));
+                batch.sa.push(st_a);
+                batch.sb.push(st_b);
+                batch.sy.push(st_y);
             }
             _ => return None, // summed over in one operand only
         }
