@@ -13,13 +13,13 @@
 //!   a response followed by one, exit 92), no reset TCP connection on HTTP/1.1;
 //! - otherwise (too big, unknown length over the allowance, 408, 429): the answer goes out at
 //!   once (HTTP/1.1 with `Connection: close`) while a background task keeps discarding the
-//!   body within the rest of the allowance and [`LINGER_TIME`]; then the body is dropped (HTTP/2
-//!   resets the stream, HTTP/1.1 closes the connection with a lingering close, see
-//!   [`super::linger`]).
+//!   body within [`LINGER_TIME`] and [`LINGER_BYTES`] per connection (the lingering close's
+//!   bounds); past them the body is dropped (HTTP/2 resets the stream, HTTP/1.1 closes the
+//!   connection with a lingering close, see [`super::linger`]).
 //!
 //! Discarded bytes count against a per-connection budget, so no connection can make the daemon
-//! read more than `limits.early_answer_drain_bytes` of refused bodies before answering (the
-//! lingering close then reads for at most [`LINGER_TIME`]); 429 (failed authentications over the limit) is never drained first.
+//! read more than `limits.early_answer_drain_bytes` of refused bodies before answering, nor more
+//! than [`LINGER_BYTES`] (or that allowance, if larger) in all; 429 (failed authentications over the limit) is never drained first.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,7 +36,7 @@ use hyper::body::Incoming;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::linger::LINGER_TIME;
+use super::linger::{LINGER_BYTES, LINGER_TIME};
 
 /// How refused bodies are drained (see the module's documentation).
 #[derive(Debug, Clone, Copy)]
@@ -332,7 +332,15 @@ impl Settle<'_> {
         if self.h1 {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        let granted = self.conn.reserve(self.policy, remaining.unwrap_or(u64::MAX));
+        // After the answer, discarding is the lingering close of this one request (both
+        // protocols): up to LINGER_TIME and the connection's LINGER_BYTES (or the drain allowance,
+        // if larger). Cut at the drain allowance, an HTTP/2 stream was reset under a client still
+        // uploading, and curl 7.88 then drops the answer it had not read yet (exit 92).
+        if self.policy.bytes == 0 {
+            return;
+        }
+        let linger = DrainPolicy { bytes: self.policy.bytes.max(LINGER_BYTES), ..self.policy };
+        let granted = self.conn.reserve(linger, remaining.unwrap_or(u64::MAX));
         if granted == 0 {
             return;
         }
