@@ -78,6 +78,9 @@ fn cnn_conv_batchnorm_relu_is_fused_at_load() {
     let launches = model.launches();
     assert!(!launches.contains(&"batch_norm"), "BatchNormalization folded into Conv: {launches:?}");
     assert_eq!(launches.iter().filter(|k| k.starts_with("conv2d")).count(), 2, "{launches:?}");
+    // Each Relu (tract's max(x, 0)) is applied by its convolution: the only binary launches
+    // left are the global pool's mean (a Sum, then a Mul) and the classifier's bias Add.
+    assert_eq!(launches.iter().filter(|k| **k == "binary_f32").count(), 2, "{launches:?}");
 }
 
 #[test]

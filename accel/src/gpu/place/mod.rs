@@ -86,9 +86,21 @@ pub(crate) fn place(model: Arc<TypedModel>) -> Result<Placed, AccelError> {
     let mut items = Vec::new();
     let mut split = crate::Placement::default();
     let mut host_ops = Vec::new();
+    let fusions = ops::relu_fusions(&model);
+    let fused_producers: std::collections::HashSet<usize> = fusions.values().copied().collect();
+    let mut fused_done = std::collections::HashSet::new();
     for &id in &order {
         let node = model.node(id);
         if node.op_is::<TypedSource>() || node.op_is::<Const>() {
+            continue;
+        }
+        // A Relu its producer applied: the producer's output is this node's.
+        if let Some(producer) = fusions.get(&id).filter(|p| fused_done.contains(*p)) {
+            let v = l.value(&outlet_name(OutletId::new(*producer, 0))).ok_or_else(|| {
+                AccelError::Internal(format!("fused producer of {} not computed", node.name))
+            })?;
+            l.set_value(outlet_name(OutletId::new(id, 0)), v);
+            split.device_nodes += 1;
             continue;
         }
         if ops::fits_device(&model, node) && ops::lowers(&model, node) {
@@ -115,8 +127,12 @@ pub(crate) fn place(model: Arc<TypedModel>) -> Result<Placed, AccelError> {
                 l.set_value(name, v);
             }
             let start = l.plan_mut().steps.len();
-            match ops::lower(&mut l, &model, node) {
+            let relu = fused_producers.contains(&id);
+            match ops::lower(&mut l, &model, node, relu) {
                 Ok(()) => {
+                    if relu {
+                        fused_done.insert(id);
+                    }
                     let end = l.plan_mut().steps.len();
                     if end > start {
                         items.push(Item::Launches(start..end));

@@ -531,7 +531,49 @@ fn i32s(node: &TNode, v: impl IntoIterator<Item = isize>) -> Result<Vec<i32>, Ac
 }
 
 /// Emits the launches of a node [`decide`] placed on the device.
-pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result<(), AccelError> {
+/// The Relu fusions of a graph: for each `max(x, 0)` node (tract's Relu) whose `x` is the only
+/// use of a Conv's or EinSum's output, that producer. The producer then applies the Relu itself
+/// and the Max node reads its output (one launch less).
+pub(super) fn relu_fusions(model: &TypedModel) -> std::collections::HashMap<usize, usize> {
+    let mut found = std::collections::HashMap::new();
+    let outputs = model.output_outlets().map(|o| o.to_vec()).unwrap_or_default();
+    for node in model.nodes() {
+        let Some(op) = node.op_as::<TypedBinOp>() else { continue };
+        if op.0.name() != "Max" || op.1.is_some() || node.inputs.len() != 2 {
+            continue;
+        }
+        let is_zero =
+            |o: &OutletId| {
+                model.outlet_fact(*o).ok().and_then(|f| f.konst.clone()).is_some_and(|k| {
+                    k.len() == 1 && k.cast_to_scalar::<f32>().is_ok_and(|v| v == 0.0)
+                })
+            };
+        let x = match (is_zero(&node.inputs[0]), is_zero(&node.inputs[1])) {
+            (false, true) => node.inputs[0],
+            (true, false) => node.inputs[1],
+            _ => continue,
+        };
+        let producer = model.node(x.node);
+        let fusable = producer.op_is::<Conv>() || producer.op_is::<EinSum>();
+        let single_use = producer.outputs.len() == 1
+            && producer.outputs[0].successors.len() == 1
+            && !outputs.contains(&x);
+        let same_shape = shape(model, x) == node.outputs[0].fact.shape.as_concrete().unwrap_or(&[]);
+        if fusable && single_use && same_shape && dt(model, x) == Some(Dt::F32) {
+            found.insert(node.id, producer.id);
+        }
+    }
+    found
+}
+
+/// Emits the launches of a node [`decide`] placed on the device; `relu`: the node applies a
+/// Relu to its output (a fusion of [`relu_fusions`]; Conv and EinSum only).
+pub(super) fn lower(
+    l: &mut Lowerer,
+    model: &TypedModel,
+    node: &TNode,
+    relu: bool,
+) -> Result<(), AccelError> {
     let how = decide(model, node).ok_or_else(|| bad(node, "no device lowering"))?;
     let inputs: Vec<Val> = device_inputs(node)
         .iter()
@@ -575,7 +617,7 @@ pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result
                 inputs: names,
                 outputs: vec![out_name.clone()],
                 attrs,
-                fused_relu: false,
+                fused_relu: relu,
             };
             lower::lower_onnx(l, &onnx)?;
             if unbatched {
@@ -610,7 +652,7 @@ pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result
                     Arg::Int(ints[0]),
                     Arg::Int(ints[1]),
                     Arg::Int(ints[2]),
-                    Arg::Int(0),
+                    Arg::Int(relu as i32),
                     Arg::Int(ints[3]),
                 ];
                 l.launch_named(&node.name, "matmul_rows8", items, args);
@@ -626,7 +668,7 @@ pub(super) fn lower(l: &mut Lowerer, model: &TypedModel, node: &TNode) -> Result
                 Arg::Int(i32s(node, [m as isize])?[0]),
                 Arg::Int(i32s(node, [n as isize])?[0]),
                 Arg::Int(i32s(node, [k as isize])?[0]),
-                Arg::Int(0),
+                Arg::Int(relu as i32),
                 Arg::Int(i32s(node, [total as isize])?[0]),
             ];
             l.launch_named(&node.name, "matmul_strided", total, args);
