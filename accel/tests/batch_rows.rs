@@ -5,27 +5,8 @@
 
 mod common;
 
-use common::{models_dir, reference};
-use edgeserve_accel::{Backends, LoadOptions, ModelArtifact, Target, Tensor, TensorData};
-use serde_json::Value;
-
-/// A reference tensor of any dtype the exporter set uses (`zipmap` outputs are not inputs).
-fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> =
-        v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-    let data = v["data"].as_array().unwrap();
-    let data = match v["dtype"].as_str().unwrap() {
-        "f32" => TensorData::F32(data.iter().map(|x| x.as_f64().unwrap() as f32).collect()),
-        "f64" => TensorData::F64(data.iter().map(|x| x.as_f64().unwrap()).collect()),
-        "f16" => {
-            TensorData::F16(data.iter().map(|x| half::f16::from_f64(x.as_f64().unwrap())).collect())
-        }
-        "i64" => TensorData::I64(data.iter().map(|x| x.as_i64().unwrap()).collect()),
-        "str" => TensorData::Str(data.iter().map(|x| x.as_str().unwrap().to_string()).collect()),
-        other => panic!("reference dtype {other} not handled"),
-    };
-    Tensor::new(shape, data).unwrap()
-}
+use common::{models_dir, reference, tensor_from_json};
+use edgeserve_accel::{Backends, LoadOptions, ModelArtifact, Target, Tensor};
 
 /// Runs `model`'s batch-5 case whole and in the parts `splits`, comparing bit for bit; returns
 /// the outputs that differ.
@@ -38,7 +19,8 @@ fn rows_are_independent(model: &str) -> Vec<String> {
     let sig = m.signature().clone();
     let reference = reference(model);
     let case = reference["cases"].as_array().unwrap().iter().find(|c| c["batch"] == 5).unwrap();
-    let inputs: Vec<Tensor> = sig.inputs.iter().map(|s| tensor(&case["inputs"][&s.name])).collect();
+    let inputs: Vec<Tensor> =
+        sig.inputs.iter().map(|s| tensor_from_json(&case["inputs"][&s.name])).collect();
     let whole = m.run(inputs.clone()).unwrap();
     for splits in [vec![1, 1, 1, 1, 1], vec![2, 3], vec![4, 1]] {
         let parts: Vec<Vec<Tensor>> = {

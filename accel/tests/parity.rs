@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{models_dir, reference};
+use common::{models_dir, reference, tensor_from_json};
 use edgeserve_accel::{
     Backends, LoadOptions, LoadedModel, ModelArtifact, Target, Tensor, TensorData,
 };
@@ -57,24 +57,6 @@ const MODELS: &[&str] = &[
 const TOL: f64 = 1e-4;
 const TOL_F16: f64 = 1e-2;
 
-/// A reference tensor (any dtype the sets use, ZipMap aside).
-fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> =
-        v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-    let data = v["data"].as_array().unwrap();
-    let data = match v["dtype"].as_str().unwrap() {
-        "f32" => TensorData::F32(data.iter().map(|x| x.as_f64().unwrap() as f32).collect()),
-        "f64" => TensorData::F64(data.iter().map(|x| x.as_f64().unwrap()).collect()),
-        "f16" => {
-            TensorData::F16(data.iter().map(|x| half::f16::from_f64(x.as_f64().unwrap())).collect())
-        }
-        "i64" => TensorData::I64(data.iter().map(|x| x.as_i64().unwrap()).collect()),
-        "str" => TensorData::Str(data.iter().map(|x| x.as_str().unwrap().to_string()).collect()),
-        other => panic!("reference dtype {other} not handled"),
-    };
-    Tensor::new(shape, data).unwrap()
-}
-
 fn floats(t: &Tensor) -> Option<Vec<f64>> {
     Some(match t.data() {
         TensorData::F32(v) => v.iter().map(|&x| x as f64).collect(),
@@ -96,7 +78,7 @@ fn differs(want: &Value, got: &Tensor, tol: f64) -> Option<String> {
         let g = floats(got)?;
         return close(&g, &flat, tol);
     }
-    let want = tensor(want);
+    let want = tensor_from_json(want);
     if got.shape() != want.shape() {
         return Some(format!("shape {:?}, onnxruntime {:?}", got.shape(), want.shape()));
     }
@@ -142,7 +124,7 @@ fn run_table(target: Target) -> Vec<String> {
             }
             batches.push(batch);
             let inputs: Vec<Tensor> =
-                sig.inputs.iter().map(|s| tensor(&case["inputs"][&s.name])).collect();
+                sig.inputs.iter().map(|s| tensor_from_json(&case["inputs"][&s.name])).collect();
             // Twice: nothing (an op's state, a buffer) may carry over from one run to the next.
             for run in ["first", "second"] {
                 let outputs = match m.run(inputs.clone()) {

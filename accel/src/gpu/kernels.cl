@@ -254,6 +254,22 @@ __kernel void reduce_f32(__global const float* x, __global float* y, int len, in
     y[i] = op == 4 ? acc / (float)len : acc;
 }
 
+// Offsets of batch index `b` in A, B and Y of the matrix-product kernels: `meta` is [rank,
+// dims[6], strides of A[6], of B[6], of Y[6]].
+inline void batch_offsets(int b, __constant const int* meta, int* oa, int* ob, int* oy) {
+    *oa = 0;
+    *ob = 0;
+    *oy = 0;
+    for (int d = meta[0] - 1; d >= 0; --d) {
+        int dim = meta[1 + d];
+        int ix = b % dim;
+        b /= dim;
+        *oa += ix * meta[1 + MAX_RANK + d];
+        *ob += ix * meta[1 + 2 * MAX_RANK + d];
+        *oy += ix * meta[1 + 3 * MAX_RANK + d];
+    }
+}
+
 // A matrix product over strided operands (tract's EinSum): Y[b, m, n] = sum_k A[b, m, k] B[b, k,
 // n]. `meta` is [rank, dims[6], strides of A[6], of B[6], of Y[6]] over the batch axes (0 where
 // an operand lacks one); `s` is [a_m, a_k, b_k, b_n, y_m, y_n, nk, kdims[4], ka[4], kb[4]]: with
@@ -268,15 +284,8 @@ __kernel void matmul_strided(__global const float* A, __global const float* B,
     int t = i / N;
     int mm = t % M;
     int b = t / M;
-    int oa = 0, ob = 0, oy = 0;
-    for (int d = meta[0] - 1; d >= 0; --d) {
-        int dim = meta[1 + d];
-        int ix = b % dim;
-        b /= dim;
-        oa += ix * meta[1 + MAX_RANK + d];
-        ob += ix * meta[1 + 2 * MAX_RANK + d];
-        oy += ix * meta[1 + 3 * MAX_RANK + d];
-    }
+    int oa, ob, oy;
+    batch_offsets(b, meta, &oa, &ob, &oy);
     __global const float* a = A + oa + mm * s[0];
     __global const float* bb = B + ob + n * s[3];
     float acc = 0.0f;
@@ -374,15 +383,8 @@ __kernel void matmul_rows8(__global const float* A, __global const float* B, __g
     int t = i / blocks;
     int mm = t % M;
     int b = t / M;
-    int oa = 0, ob = 0, oy = 0;
-    for (int d = meta[0] - 1; d >= 0; --d) {
-        int dim = meta[1 + d];
-        int ix = b % dim;
-        b /= dim;
-        oa += ix * meta[1 + MAX_RANK + d];
-        ob += ix * meta[1 + 2 * MAX_RANK + d];
-        oy += ix * meta[1 + 3 * MAX_RANK + d];
-    }
+    int oa, ob, oy;
+    batch_offsets(b, meta, &oa, &ob, &oy);
     __global const float* a = A + oa + mm * s[0];
     __global const float* bb = B + ob + n0;
     int ak = s[1], bk = s[2];

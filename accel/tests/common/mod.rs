@@ -31,7 +31,11 @@ pub fn tensor_from_json(v: &Value) -> Tensor {
     let data = match v["dtype"].as_str().unwrap() {
         "f32" => TensorData::F32(data.iter().map(|x| x.as_f64().unwrap() as f32).collect()),
         "f64" => TensorData::F64(data.iter().map(|x| x.as_f64().unwrap()).collect()),
+        "f16" => {
+            TensorData::F16(data.iter().map(|x| half::f16::from_f64(x.as_f64().unwrap())).collect())
+        }
         "i64" => TensorData::I64(data.iter().map(|x| x.as_i64().unwrap()).collect()),
+        "str" => TensorData::Str(data.iter().map(|x| x.as_str().unwrap().to_string()).collect()),
         other => panic!("reference dtype {other} not handled"),
     };
     Tensor::new(shape, data).unwrap()

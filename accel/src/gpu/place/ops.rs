@@ -639,68 +639,46 @@ pub(super) fn lower(
             let s = i32s(node, mm.s.iter().map(|&v| v as isize))?;
             let total = y.len();
             let [m, n, k] = mm.mnk;
-            let batches = total / (m * n).max(1);
-            if use_rows8(&mm) {
-                let items = batches * m * n.div_ceil(8);
-                let ints = i32s(node, [m, n, k, items].iter().map(|&v| v as isize))?;
-                let args = vec![
-                    Arg::Buf(inputs[0].slot.clone()),
-                    Arg::Buf(inputs[1].slot.clone()),
-                    Arg::Buf(y.slot.clone()),
-                    Arg::Meta(meta),
-                    Arg::Meta(s),
-                    Arg::Int(ints[0]),
-                    Arg::Int(ints[1]),
-                    Arg::Int(ints[2]),
-                    Arg::Int(relu as i32),
-                    Arg::Int(ints[3]),
-                ];
-                l.launch_named(&node.name, "matmul_rows8", items, args);
-                l.set_value(out_name, y);
-                return Ok(());
-            }
+            // Both kernels take the same arguments; `items` is their work-item count.
+            let (kernel, items) = if use_rows8(&mm) {
+                ("matmul_rows8", total / n.max(1) * n.div_ceil(8))
+            } else {
+                ("matmul_strided", total)
+            };
+            let ints = i32s(node, [m, n, k, items].iter().map(|&v| v as isize))?;
             let args = vec![
                 Arg::Buf(inputs[0].slot.clone()),
                 Arg::Buf(inputs[1].slot.clone()),
                 Arg::Buf(y.slot.clone()),
                 Arg::Meta(meta),
                 Arg::Meta(s),
-                Arg::Int(i32s(node, [m as isize])?[0]),
-                Arg::Int(i32s(node, [n as isize])?[0]),
-                Arg::Int(i32s(node, [k as isize])?[0]),
+                Arg::Int(ints[0]),
+                Arg::Int(ints[1]),
+                Arg::Int(ints[2]),
                 Arg::Int(relu as i32),
-                Arg::Int(i32s(node, [total as isize])?[0]),
+                Arg::Int(ints[3]),
             ];
-            l.launch_named(&node.name, "matmul_strided", total, args);
+            l.launch_named(&node.name, kernel, items, args);
             l.set_value(out_name, y);
         }
         Lowering::Reduce { len, inner, op } => {
-            let y = l.temp(Dt::F32, out_shape);
-            let n = y.len();
-            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
-            let args = vec![
-                Arg::Buf(x.slot),
-                Arg::Buf(y.slot.clone()),
-                Arg::Int(ints[0]),
-                Arg::Int(ints[1]),
-                Arg::Int(op),
-                Arg::Int(ints[2]),
-            ];
-            l.launch_named(&node.name, "reduce_f32", n, args);
+            let n = out_shape.iter().product();
+            let y = along_axis(
+                l,
+                node,
+                &x,
+                out_shape,
+                Dt::F32,
+                "reduce_f32",
+                [len, inner, n],
+                vec![Arg::Int(op)],
+            )?;
             l.set_value(out_name, y);
         }
         Lowering::Softmax { len, inner } => {
-            let y = l.temp(Dt::F32, out_shape);
-            let n = y.len() / len.max(1);
-            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
-            let args = vec![
-                Arg::Buf(x.slot),
-                Arg::Buf(y.slot.clone()),
-                Arg::Int(ints[0]),
-                Arg::Int(ints[1]),
-                Arg::Int(ints[2]),
-            ];
-            l.launch_named(&node.name, "softmax", n, args);
+            let n = out_shape.iter().product::<usize>() / len.max(1);
+            let y =
+                along_axis(l, node, &x, out_shape, Dt::F32, "softmax", [len, inner, n], vec![])?;
             l.set_value(out_name, y);
         }
         Lowering::Alias => {
@@ -730,34 +708,33 @@ pub(super) fn lower(
             l.set_value(out_name, y);
         }
         Lowering::RmsNorm { len, inner, eps } => {
-            let y = l.temp(Dt::F32, out_shape);
-            let n = y.len() / len.max(1);
-            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
-            let args = vec![
-                Arg::Buf(x.slot),
-                Arg::Buf(y.slot.clone()),
-                Arg::Int(ints[0]),
-                Arg::Int(ints[1]),
-                Arg::Float(eps),
-                Arg::Int(ints[2]),
-            ];
-            l.launch_named(&node.name, "rms_norm_f32", n, args);
+            let n = out_shape.iter().product::<usize>() / len.max(1);
+            let extra = vec![Arg::Float(eps)];
+            let y = along_axis(
+                l,
+                node,
+                &x,
+                out_shape,
+                Dt::F32,
+                "rms_norm_f32",
+                [len, inner, n],
+                extra,
+            )?;
             l.set_value(out_name, y);
         }
         Lowering::ArgReduce { len, inner, op, last } => {
-            let y = l.temp(Dt::I64, out_shape);
-            let n = y.len();
-            let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
-            let args = vec![
-                Arg::Buf(x.slot),
-                Arg::Buf(y.slot.clone()),
-                Arg::Int(ints[0]),
-                Arg::Int(ints[1]),
-                Arg::Int(op),
-                Arg::Int(last as i32),
-                Arg::Int(ints[2]),
-            ];
-            l.launch_named(&node.name, "arg_reduce_f32", n, args);
+            let n = out_shape.iter().product();
+            let extra = vec![Arg::Int(op), Arg::Int(last as i32)];
+            let y = along_axis(
+                l,
+                node,
+                &x,
+                out_shape,
+                Dt::I64,
+                "arg_reduce_f32",
+                [len, inner, n],
+                extra,
+            )?;
             l.set_value(out_name, y);
         }
         Lowering::Pad { before, value } => {
@@ -817,6 +794,30 @@ pub(super) fn lower(
         }
     }
     Ok(())
+}
+
+/// Launches one of the kernels over the middle axis of `[outer, len, inner]` (reductions,
+/// Softmax, RmsNorm, ArgMax/ArgMin), whose arguments are `x, y, len, inner, extra.., n` with `n`
+/// work items; returns the output value.
+#[allow(clippy::too_many_arguments)]
+fn along_axis(
+    l: &mut Lowerer,
+    node: &TNode,
+    x: &Val,
+    out_shape: Vec<usize>,
+    dt: Dt,
+    kernel: &'static str,
+    [len, inner, n]: [usize; 3],
+    extra: Vec<Arg>,
+) -> Result<Val, AccelError> {
+    let y = l.temp(dt, out_shape);
+    let ints = i32s(node, [len as isize, inner as isize, n as isize])?;
+    let mut args = vec![Arg::Buf(x.slot.clone()), Arg::Buf(y.slot.clone())];
+    args.extend([Arg::Int(ints[0]), Arg::Int(ints[1])]);
+    args.extend(extra);
+    args.push(Arg::Int(ints[2]));
+    l.launch_named(&node.name, kernel, n, args);
+    Ok(y)
 }
 
 fn to_i32_checked(node: &TNode, v: usize) -> Result<i32, AccelError> {
