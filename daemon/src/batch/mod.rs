@@ -15,14 +15,15 @@
 //! - Requests whose inputs cannot be stacked with the batch's first (another dtype, or another
 //!   size of a dynamic non-batch dimension) end the gathering and start the next batch.
 //! - Jobs whose client has gone (timeout, disconnect) are dropped, not run.
-//! - `max_batch_size = 1` turns batching off. Otherwise every run has exactly `max_batch_size`
-//!   rows: a batch (or a request alone) with fewer is padded with zero rows and its outputs
-//!   sliced back. Backends pick kernels by size (tract's matrix products), and their sums round
-//!   differently, so a row's result would otherwise depend, in the last bits, on how many rows
-//!   shared its run; at one fixed size each response is byte-identical to what it is alone. The
-//!   padding costs compute at low load (a lone row computes `max_batch_size` rows); a request of
-//!   more rows than that runs alone at its own size. A model whose rows still depend on their
-//!   mates at load (`probe.rs`) gets no batching.
+//! - `max_batch_size = 1` turns batching off. Otherwise every run has one of a few fixed sizes:
+//!   `max_batch_size` rows, or a smaller power of two that the load probe proved gives every row
+//!   the same bits (`probe.rs`, [`BatchPolicy::buckets`]). A batch (or a request alone) is
+//!   padded with zero rows to the smallest such size that holds it and its outputs sliced back.
+//!   Backends pick kernels by size (tract's matrix products), and their sums round differently,
+//!   so a row's result would otherwise depend, in the last bits, on how many rows shared its
+//!   run; at proven sizes each response is byte-identical to what it is alone. A request of more
+//!   rows than `max_batch_size` runs alone at its own size. A model whose rows still depend on
+//!   their mates at load gets no batching.
 //!
 //! The merged batch runs once and its outputs are split back by rows. If it fails (an error or
 //! a panic), or its outputs cannot be split, each member is run again alone, so one bad request
@@ -36,7 +37,7 @@ mod probe;
 mod queue;
 mod worker;
 
-pub use probe::rows_independent;
+pub use probe::{exact_buckets, rows_independent};
 pub use queue::{BatchPolicy, Job, QueueFull, Reply, Runner};
 
 #[cfg(test)]

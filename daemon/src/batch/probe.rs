@@ -3,7 +3,10 @@
 //! run. Batched runs always have `max_batch_size` rows (padded with zeros, see `worker.rs`), since
 //! some backends pick kernels by size (tract's matrix products), whose sums round differently;
 //! the probe checks that, at that one size, a row's position and its mates do not matter either.
-//! A model that fails it gets no dynamic batching.
+//! A model that fails it gets no dynamic batching. A model that passes has its smaller
+//! power-of-two run sizes checked against that size ([`exact_buckets`]): a small batch, or a
+//! request alone, runs padded to the smallest size proven to give the same bits, not to
+//! `max_batch_size` (a lone row of a 32-row MLP computes 1 row, not 32).
 
 use edgeserve_accel::{LoadedModel, Signature, Tensor, TensorData, DYNAMIC};
 
@@ -38,6 +41,54 @@ pub fn rows_independent(model: &mut dyn LoadedModel, rows: usize) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The smaller run sizes at which `model` gives each row exactly the outputs it gets in a run
+/// of `rows` rows, as a mask for [`crate::batch::BatchPolicy::buckets`] (bit `k`: `2^k` rows).
+/// Each power of two below `rows` is checked with that many varied rows, in order and reversed,
+/// against the same rows in one run of `rows`; a size whose outputs differ in any bit (tract
+/// picks another kernel there), or whose run fails, is left out. Call it once
+/// [`rows_independent`] has passed at `rows`.
+pub fn exact_buckets(model: &mut dyn LoadedModel, rows: usize) -> u32 {
+    let sig = model.signature().clone();
+    let Ok(inputs) = varied(&sig, rows) else { return 0 };
+    let Ok(whole) = model.run(inputs.clone()) else { return 0 };
+    let mut mask = 0;
+    for k in 0..u32::BITS {
+        let size = 1usize << k;
+        if size >= rows {
+            break;
+        }
+        let forward: Vec<usize> = (0..size).collect();
+        let backward: Vec<usize> = (0..size).rev().collect();
+        if [forward, backward].iter().all(|order| same_rows(model, &inputs, &whole, order)) {
+            mask |= 1 << k;
+        }
+    }
+    mask
+}
+
+/// Whether the rows `order` of `inputs`, run on their own in that order, give exactly those
+/// rows of `whole` (the outputs of one run of all of `inputs`).
+fn same_rows(
+    model: &mut dyn LoadedModel,
+    inputs: &[Tensor],
+    whole: &[Tensor],
+    order: &[usize],
+) -> bool {
+    let pick = |t: &Tensor| {
+        let rows: Vec<Tensor> =
+            order.iter().map(|&r| t.slice_rows(r..r + 1)).collect::<Result<_, _>>()?;
+        Tensor::concat_rows(&rows)
+    };
+    let Ok(picked) = inputs.iter().map(pick).collect::<Result<Vec<_>, _>>() else { return false };
+    let Ok(got) = model.run(picked) else { return false };
+    got.len() == whole.len()
+        && whole.iter().zip(&got).all(|(w, g)| {
+            order.iter().enumerate().all(|(i, &r)| {
+                matches!((w.slice_rows(r..r + 1), g.slice_rows(i..i + 1)), (Ok(a), Ok(b)) if a == b)
+            })
+        })
 }
 
 /// Inputs of `rows` rows: floating-point elements varied (a fixed pseudo-random sequence in

@@ -38,11 +38,35 @@ pub struct BatchPolicy {
     pub max_rows: usize,
     /// The longest a worker waits, after taking a batch's first job, for more to fill it.
     pub window: Duration,
+    /// Smaller run sizes proven equivalent to `max_rows` at load (`probe.rs`): bit `k` set means
+    /// a run of at most `2^k` rows may be padded to `2^k` instead of `max_rows`, because the
+    /// backend gives every row bit-identical outputs at both sizes. 0: every run is padded to
+    /// `max_rows`.
+    pub buckets: u32,
 }
 
 impl BatchPolicy {
     /// One request per run.
-    pub const OFF: BatchPolicy = BatchPolicy { max_rows: 1, window: Duration::ZERO };
+    pub const OFF: BatchPolicy = BatchPolicy { max_rows: 1, window: Duration::ZERO, buckets: 0 };
+
+    /// Batching up to `max_rows` rows within `window`, every run padded to `max_rows`.
+    pub fn new(max_rows: usize, window: Duration) -> BatchPolicy {
+        BatchPolicy { max_rows, window, buckets: 0 }
+    }
+
+    /// The rows a run of `rows` rows is padded to: the smallest proven bucket that holds them,
+    /// else `max_rows`; `rows` itself when batching is off or the run is larger than
+    /// `max_rows` (a large request runs alone at its own size).
+    pub fn run_rows(&self, rows: usize) -> usize {
+        if self.max_rows <= 1 || rows >= self.max_rows {
+            return rows;
+        }
+        (0..u32::BITS)
+            .filter(|k| self.buckets & (1 << k) != 0)
+            .map(|k| 1usize << k)
+            .find(|&b| b >= rows && b < self.max_rows)
+            .unwrap_or(self.max_rows)
+    }
 }
 
 /// The queue was full: the caller answers 503 at once rather than waiting.

@@ -78,7 +78,7 @@ fn rows(rows: usize, width: usize, value: f32) -> Vec<Tensor> {
 }
 
 fn batching(max_rows: usize) -> BatchPolicy {
-    BatchPolicy { max_rows, window: Duration::from_millis(200) }
+    BatchPolicy::new(max_rows, Duration::from_millis(200))
 }
 
 async fn answer(rx: oneshot::Receiver<Reply>) -> Reply {
@@ -138,7 +138,7 @@ async fn queued_requests_run_as_one_batch_and_each_gets_its_own_rows() {
 
 #[tokio::test]
 async fn batches_stay_within_max_rows_and_dims_that_differ_run_apart() {
-    let f = fixture(16, BatchPolicy { max_rows: 8, window: Duration::ZERO }, true);
+    let f = fixture(16, BatchPolicy::new(8, Duration::ZERO), true);
     let first = f.runner.submit(rows(1, 2, 0.0)).unwrap();
     taken(&f.runner).await;
     let jobs = [(5, 2), (5, 2), (1, 3), (2, 3), (1, 2)];
@@ -197,10 +197,66 @@ async fn a_failing_request_does_not_fail_its_batch_mates() {
 
 #[tokio::test]
 async fn an_idle_worker_does_not_wait_for_the_window() {
-    let f = fixture(16, BatchPolicy { max_rows: 8, window: Duration::from_secs(30) }, false);
+    let f = fixture(16, BatchPolicy::new(8, Duration::from_secs(30)), false);
     for i in 0..3 {
         let rx = f.runner.submit(rows(1, 1, i as f32)).unwrap();
         let got = tokio::time::timeout(Duration::from_secs(5), rx).await;
         assert!(got.is_ok(), "request {i} waited for the 30 s window");
     }
+}
+
+#[test]
+fn runs_are_padded_to_the_smallest_proven_size() {
+    let policy = BatchPolicy { buckets: 0b0110, ..BatchPolicy::new(32, Duration::ZERO) };
+    let sizes: Vec<usize> = [1, 2, 3, 4, 5, 31, 32, 40].map(|r| policy.run_rows(r)).to_vec();
+    assert_eq!(sizes, [2, 2, 4, 4, 32, 32, 32, 40]);
+    assert_eq!(BatchPolicy::new(8, Duration::ZERO).run_rows(1), 8, "no proven size: max rows");
+    assert_eq!(BatchPolicy::OFF.run_rows(3), 3, "batching off: never padded");
+}
+
+#[tokio::test]
+async fn a_lone_request_runs_at_the_smallest_proven_size() {
+    let policy = BatchPolicy { buckets: 0b0110, ..BatchPolicy::new(8, Duration::ZERO) };
+    let f = fixture(16, policy, false);
+    for (n, run) in [(1usize, 2usize), (3, 4), (5, 8)] {
+        assert_eq!(
+            answer(f.runner.submit(rows(n, 1, 1.0)).unwrap()).await.unwrap(),
+            rows(n, 1, 1.0)
+        );
+        let last = f.runs.lock().unwrap().last().unwrap().len();
+        assert_eq!(last, run, "a request of {n} rows");
+    }
+}
+
+/// Echoes `x` as `y`, but rounds differently (adds 2^-20) in runs of fewer than `.1` rows, the
+/// way a backend that picks another kernel for small sizes would.
+struct RoundsDifferentlyBelow(Signature, usize);
+
+impl LoadedModel for RoundsDifferentlyBelow {
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+    fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
+        let rows = inputs[0].rows();
+        let TensorData::F32(v) = inputs[0].data() else { panic!("f32 only") };
+        let shift = if rows < self.1 { 1.0 / (1 << 20) as f32 } else { 0.0 };
+        let out = v.iter().map(|x| x + shift).collect();
+        Ok(vec![Tensor::new(inputs[0].shape().to_vec(), TensorData::F32(out))?])
+    }
+}
+
+#[test]
+fn the_probe_keeps_only_sizes_that_give_the_same_bits() {
+    let spec = |n: &str| TensorSpec { name: n.into(), dtype: DType::F32, shape: vec![-1, 3] };
+    let sig = Signature {
+        inputs: vec![spec("x")],
+        outputs: vec![spec("y")],
+        zipmaps: Default::default(),
+    };
+    let mut odd = RoundsDifferentlyBelow(sig.clone(), 4);
+    assert_eq!(super::exact_buckets(&mut odd, 16), 0b1100, "sizes 4 and 8 only");
+    let mut exact = RoundsDifferentlyBelow(sig, 0);
+    assert_eq!(super::exact_buckets(&mut exact, 16), 0b1111, "1, 2, 4 and 8");
+    assert_eq!(super::exact_buckets(&mut exact, 12), 0b1111, "1, 2, 4 and 8 below 12");
+    assert_eq!(super::exact_buckets(&mut exact, 1), 0, "nothing below one row");
 }

@@ -48,7 +48,7 @@ pub(super) fn spawn(
             let (batch, carried) = gather(first, &ctx, previous_jobs);
             next = carried;
             previous_jobs = batch.jobs.len();
-            run_batch(&name, model.as_mut(), batch, ctx.policy.max_rows);
+            run_batch(&name, model.as_mut(), batch, &ctx.policy);
         }
         tracing::debug!(worker = %name, "worker stopped");
     });
@@ -59,7 +59,7 @@ pub(super) fn spawn(
 /// arrives within the window. Returns the batch and a job that could not join it, if any.
 fn gather(first: Job, ctx: &Context, previous_jobs: usize) -> (Batch, Option<Job>) {
     let started = Instant::now();
-    let BatchPolicy { max_rows, window } = ctx.policy;
+    let BatchPolicy { max_rows, window, .. } = ctx.policy;
     let mut batch = Batch::new(first);
     while batch.open(max_rows) {
         let job = match ctx.rx.try_recv() {
@@ -88,16 +88,17 @@ fn gather(first: Job, ctx: &Context, previous_jobs: usize) -> (Batch, Option<Job
     (batch, None)
 }
 
-/// Runs one model call, turning a panic into an error; observes its rows. With `pad_to`, a run
-/// of fewer rows is padded with zero rows to exactly that many and its outputs sliced back, so
-/// every run has one shape and a row's result never depends on how many rows share its run.
+/// Runs one model call, turning a panic into an error; observes its rows. A run of fewer rows
+/// than `policy.run_rows` gives is padded with zero rows to that many and its outputs sliced
+/// back, so a row's result never depends on how many rows share its run (see `probe.rs`).
 fn run_once(
     name: &str,
     model: &mut dyn LoadedModel,
     inputs: Vec<Tensor>,
-    pad_to: usize,
+    policy: &BatchPolicy,
 ) -> super::queue::Reply {
     let rows = inputs.first().map(Tensor::rows).unwrap_or(0);
+    let pad_to = policy.run_rows(rows);
     crate::metrics::observe_batch(rows);
     let padded = pad_to > rows && inputs.iter().all(|t| t.rows() == rows);
     let inputs = if padded {
@@ -117,14 +118,14 @@ fn run_once(
 
 /// Runs a batch and answers each job; a merged batch that fails is run again job by job, so
 /// only the failing request gets the error.
-fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch, pad_to: usize) {
+fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch, policy: &BatchPolicy) {
     batch.drop_abandoned();
     if batch.jobs.is_empty() {
         return;
     }
     let split = batch
         .stacked_inputs()
-        .and_then(|inputs| run_once(name, model, inputs, pad_to))
+        .and_then(|inputs| run_once(name, model, inputs, policy))
         .and_then(|outputs| split_outputs(outputs, &batch.rows));
     match split {
         Ok(per_job) => {
@@ -142,7 +143,7 @@ fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch, pad_to: 
                     continue;
                 }
                 let Job { inputs, reply, _flight } = job;
-                let _ = reply.send(run_once(name, model, inputs, pad_to));
+                let _ = reply.send(run_once(name, model, inputs, policy));
             }
         }
     }

@@ -75,7 +75,14 @@ fn batch_policy(r: &DeploymentRecord, model: Option<&mut Box<dyn LoadedModel>>) 
         tracing::warn!(deployment = %format!("{}/{}", r.endpoint, r.name), %reason, "dynamic batching is off for this deployment: responses must not depend on batch mates");
         return BatchPolicy::OFF;
     }
-    BatchPolicy { max_rows, window: std::time::Duration::from_micros(r.batch_window_us) }
+    let buckets = crate::batch::exact_buckets(model.as_mut(), max_rows);
+    let sizes: Vec<usize> =
+        (0..u32::BITS).filter(|k| buckets & (1 << k) != 0).map(|k| 1 << k).collect();
+    tracing::debug!(deployment = %format!("{}/{}", r.endpoint, r.name), ?sizes, max_rows, "batch run sizes proven exact");
+    BatchPolicy {
+        buckets,
+        ..BatchPolicy::new(max_rows, std::time::Duration::from_micros(r.batch_window_us))
+    }
 }
 
 /// Runs zeros of the signature at batch 1 and at the largest configured batch, so a model that
