@@ -105,6 +105,14 @@ def main():
     header = json.dumps({"inputs": [dict(x, parameters={"binary_data_size": 784 * 4})]})
     with open(os.path.join(out, "mlp784-oip.bin"), "wb") as f:
         f.write(header.encode() + struct.pack("<784f", *row))
+    # A batch of 64 rows, flat as tritonclient writes it, in OIP JSON and with binary tensors.
+    rows = [round(abs(next(rng)) * 2.0, 7) for _ in range(64 * 784)]
+    x64 = {"name": "x", "shape": [64, 784], "datatype": "FP32"}
+    with open(os.path.join(out, "mlp784-b64-oip.json"), "w") as f:
+        json.dump({"inputs": [dict(x64, data=rows)]}, f)
+    header = json.dumps({"inputs": [dict(x64, parameters={"binary_data_size": 64 * 784 * 4})]})
+    with open(os.path.join(out, "mlp784-b64-oip.bin"), "wb") as f:
+        f.write(header.encode() + struct.pack(f"<{64 * 784}f", *rows))
     image = [round(next(rng) * 2.0, 7) for _ in range(64)]
     with open(os.path.join(out, "cnn-seed.json"), "w") as f:
         json.dump({"data": [image]}, f)

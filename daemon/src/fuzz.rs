@@ -110,7 +110,7 @@ pub fn oip_json(data: &[u8]) {
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    oip(body, None);
+    oip(data, body, None);
 }
 
 /// An Open Inference Protocol body with the binary tensor extension: a JSON header, then the
@@ -121,13 +121,27 @@ pub fn oip_binary(data: &[u8]) {
     let Some(Ok(body)) = values.next() else {
         return;
     };
-    let binary = &data[values.byte_offset()..];
-    oip(body, Some(binary));
+    let at = values.byte_offset();
+    oip(&data[..at], body, Some(&data[at..]));
 }
 
-fn oip(body: serde_json::Value, binary: Option<&[u8]>) {
+/// Decodes `json` (parsed: `body`) both ways for every signature: the hot path, when it takes
+/// the body, must agree with the general decoder, and its result must encode.
+fn oip(json: &[u8], body: serde_json::Value, binary: Option<&[u8]>) {
     for sig in signatures() {
-        if let Ok(decoded) = codec::oip::decode(body.clone(), sig, binary) {
+        let general = codec::oip::decode(body.clone(), sig, binary);
+        if let Some(fast) = codec::oip::decode_json(json, sig, binary) {
+            let same = match (&fast, &general) {
+                (Ok(a), Ok(b)) => {
+                    (&a.id, &a.inputs, &a.outputs, &a.binary_outputs, a.all_binary)
+                        == (&b.id, &b.inputs, &b.outputs, &b.binary_outputs, b.all_binary)
+                }
+                (Err(a), Err(b)) => a == b,
+                _ => false,
+            };
+            assert!(same, "the OIP hot path and the general decoder disagree");
+        }
+        if let Ok(decoded) = general {
             let echo = echo(sig);
             let _ = codec::oip::encode("fuzz", "1", &decoded, &decoded.inputs, &echo);
         }

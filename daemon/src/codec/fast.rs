@@ -1,6 +1,8 @@
 //! The decoding hot path: a seed body `{"data": [[numbers...]]}` read straight from its bytes into
 //! a typed buffer (a serde `DeserializeSeed`), without building a `serde_json::Value` tree.
-//! It covers the common case only (one float input, numbers in a rectangular array); anything
+//! It covers the common case only (one float input, numbers in a rectangular array); a body that
+//! is exactly `{"data": [...]}` is scanned without serde (`scan.rs`), one with other members goes
+//! through serde here; anything
 //! else — other dtypes, `"inputs"`, a ragged array, a non-number, invalid JSON — returns `None`
 //! and the caller takes the general path, which also words every error message.
 
@@ -150,7 +152,17 @@ fn read<T: Leaf>(bytes: &[u8]) -> Option<Nested<T>> {
 /// general path must decide (including every error).
 pub fn seed_decode(bytes: &[u8], sig: &Signature) -> Option<Vec<Tensor>> {
     let [spec] = sig.inputs.as_slice() else { return None };
+    let scanned = match spec.dtype {
+        DType::F32 => {
+            super::scan::seed_data::<f32>(bytes).map(|s| (s.shape, TensorData::F32(s.data)))
+        }
+        DType::F64 => {
+            super::scan::seed_data::<f64>(bytes).map(|s| (s.shape, TensorData::F64(s.data)))
+        }
+        _ => None,
+    };
     let (mut shape, data) = match spec.dtype {
+        _ if scanned.is_some() => scanned?,
         DType::F32 => {
             let n = read::<f32>(bytes)?;
             // Beyond the f32 range: the general path refuses it by name.

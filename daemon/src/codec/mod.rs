@@ -5,4 +5,5 @@ pub mod binary;
 pub mod fast;
 pub mod nested;
 pub mod oip;
+pub mod scan;
 pub mod seed;

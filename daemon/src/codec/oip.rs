@@ -1,8 +1,9 @@
 //! Open Inference Protocol (KServe v2) bodies: inference requests and responses, in JSON and with
 //! the binary tensor extension, and model metadata.
 
-use edgeserve_accel::{DType, Signature, Tensor, TensorSpec};
+use edgeserve_accel::{DType, Signature, Tensor, TensorData, TensorSpec};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::nested::{flat_values, flatten, leaves_to_data, zipmap_rows};
@@ -50,10 +51,18 @@ struct InputTensor {
     name: String,
     shape: Vec<usize>,
     datatype: String,
+    /// The data as it was written, read once the input's dtype is known.
     #[serde(default)]
-    data: Option<Value>,
+    data: Option<Box<RawValue>>,
     #[serde(default)]
     parameters: Parameters,
+}
+
+/// An input's JSON `data`, read ahead: already typed (the hot path), or as a tree (every other
+/// case, and every error's wording).
+enum Data {
+    Read(TensorData),
+    Tree(Value),
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +106,7 @@ impl<'a> BinaryCursor<'a> {
 
 fn input_tensor(
     input: &InputTensor,
+    data: Option<Data>,
     spec: &TensorSpec,
     binary: &mut Option<BinaryCursor<'_>>,
 ) -> Result<Tensor, String> {
@@ -111,11 +121,12 @@ fn input_tensor(
     let want = input.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| {
         named(format!("shape {:?} has more elements than any request can hold", input.shape))
     })?;
-    let data = match (&input.data, input.parameters.binary_data_size) {
+    let data = match (data, input.parameters.binary_data_size) {
         (Some(_), Some(_)) => return Err(named("has both data and binary_data_size".into())),
         (None, None) => return Err(named("has no data".into())),
-        (Some(data), None) => {
-            let (_, leaves) = flatten(data).map_err(named)?;
+        (Some(Data::Read(data)), None) => data,
+        (Some(Data::Tree(data)), None) => {
+            let (_, leaves) = flatten(&data).map_err(named)?;
             if leaves.len() != want {
                 return Err(named(format!(
                     "shape {:?} needs {want} elements, data has {}",
@@ -149,28 +160,76 @@ fn input_tensor(
     Ok(tensor)
 }
 
+/// Reads an inference request from its JSON text, the hot path: the request is read straight
+/// into its typed form (no `Value` tree) and an FP32/FP64 input's `data` straight into its
+/// tensor (`scan.rs`). `None` when the text is not such a request, or a `data` array is not a
+/// plain rectangular array of numbers matching the input's shape: the caller then parses the
+/// body and calls [`decode`], which words every error.
+pub fn decode_json(
+    json: &[u8],
+    sig: &Signature,
+    binary: Option<&[u8]>,
+) -> Option<Result<Decoded, String>> {
+    let mut req: InferRequest = serde_json::from_slice(json).ok()?;
+    let mut datas = Vec::with_capacity(req.inputs.len());
+    for input in &mut req.inputs {
+        let Some(raw) = input.data.take() else {
+            datas.push(None);
+            continue;
+        };
+        let want = input.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let dtype =
+            sig.input(&input.name).map(|s| s.dtype).filter(|&d| datatype(d) == input.datatype);
+        let read = match dtype {
+            Some(DType::F32) => super::scan::numbers::<f32>(raw.get().as_bytes())
+                .filter(|s| Some(s.data.len()) == want)
+                .map(|s| TensorData::F32(s.data)),
+            Some(DType::F64) => super::scan::numbers::<f64>(raw.get().as_bytes())
+                .filter(|s| Some(s.data.len()) == want)
+                .map(|s| TensorData::F64(s.data)),
+            _ => None,
+        };
+        datas.push(Some(match read {
+            Some(data) => Data::Read(data),
+            None => Data::Tree(serde_json::from_str(raw.get()).ok()?),
+        }));
+    }
+    Some(tensors(req, datas, sig, binary))
+}
+
 /// Reads an inference request into one tensor per model input, in signature order; `binary` is
 /// the section after the JSON header when the client used the binary extension.
 pub fn decode(mut body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result<Decoded, String> {
     // The data arrays are taken out before the typed read, so they are walked once, in place,
     // instead of copied through `from_value` first.
-    let mut datas: Vec<Option<Value>> = match body.get_mut("inputs").and_then(Value::as_array_mut) {
+    let datas: Vec<Option<Data>> = match body.get_mut("inputs").and_then(Value::as_array_mut) {
         Some(inputs) => inputs
             .iter_mut()
-            .map(|i| i.as_object_mut().and_then(|o| o.remove("data")).filter(|d| !d.is_null()))
+            .map(|i| {
+                let data = i.as_object_mut().and_then(|o| o.remove("data"));
+                data.filter(|d| !d.is_null()).map(Data::Tree)
+            })
             .collect(),
         None => Vec::new(),
     };
-    let mut req: InferRequest = serde_path_to_error::deserialize(body).map_err(|e| {
+    let req: InferRequest = serde_path_to_error::deserialize(body).map_err(|e| {
         let at = e.path().to_string();
         match at.as_str() {
             "." => format!("not an inference request: {}", e.into_inner()),
             _ => format!("not an inference request: {at}: {}", e.into_inner()),
         }
     })?;
-    for (input, data) in req.inputs.iter_mut().zip(datas.iter_mut()) {
-        input.data = data.take();
-    }
+    tensors(req, datas, sig, binary)
+}
+
+/// The checks and reads both decoders share, once the request is typed and each input's
+/// `data` (in request order) is read ahead.
+fn tensors(
+    req: InferRequest,
+    datas: Vec<Option<Data>>,
+    sig: &Signature,
+    binary: Option<&[u8]>,
+) -> Result<Decoded, String> {
     if let Some(unknown) = req.inputs.iter().find(|i| sig.input(&i.name).is_none()) {
         return Err(format!("unknown input {}", unknown.name));
     }
@@ -188,9 +247,11 @@ pub fn decode(mut body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result
     let mut cursor = binary.map(|bytes| BinaryCursor { bytes, at: 0 });
     // Binary sections follow the order of the request's inputs, not the model's.
     let mut by_name = std::collections::HashMap::new();
+    let mut datas = datas.into_iter();
     for input in &req.inputs {
         let spec = sig.input(&input.name).ok_or_else(|| format!("unknown input {}", input.name))?;
-        by_name.insert(input.name.clone(), input_tensor(input, spec, &mut cursor)?);
+        let data = datas.next().flatten();
+        by_name.insert(input.name.clone(), input_tensor(input, data, spec, &mut cursor)?);
     }
     if let Some(c) = &cursor {
         if c.at != c.bytes.len() {

@@ -89,13 +89,19 @@ async fn infer_inner(
     body: Body,
 ) -> Result<Response, ApiError> {
     let accepted = dispatch::accept(l, call, headers, body).await?;
-    let value = accepted.value()?;
-    let dispatch::Accepted { endpoint, deployment, binary, .. } = accepted;
-    let (_, signature) = dispatch::loaded(&deployment)?;
-    let decoded =
-        oip::decode(value, signature, binary.as_deref()).map_err(ApiError::invalid_input)?;
+    let (_, signature) = dispatch::loaded(&accepted.deployment)?;
+    let binary = accepted.binary.as_deref();
+    // The hot path reads the text straight into tensors; anything else (and every error's
+    // wording) goes through the tree.
+    let mut decoded = match oip::decode_json(&accepted.json, signature, binary) {
+        Some(decoded) => decoded,
+        None => oip::decode(accepted.value()?, signature, binary),
+    }
+    .map_err(ApiError::invalid_input)?;
+    let dispatch::Accepted { endpoint, deployment, .. } = &accepted;
     let outputs =
-        dispatch::score(&l.app, call, &endpoint, &deployment, decoded.inputs.clone()).await?;
+        dispatch::score(&l.app, call, endpoint, deployment, std::mem::take(&mut decoded.inputs))
+            .await?;
     let version = version_of(&deployment.record.model);
     let (json, blobs) = oip::encode(&call.endpoint, version, &decoded, &outputs, signature);
     if blobs.is_empty() {
