@@ -260,3 +260,22 @@ fn the_probe_keeps_only_sizes_that_give_the_same_bits() {
     assert_eq!(super::exact_buckets(&mut exact, 12), 0b1111, "1, 2, 4 and 8 below 12");
     assert_eq!(super::exact_buckets(&mut exact, 1), 0, "nothing below one row");
 }
+
+#[tokio::test]
+async fn a_batch_holding_every_client_runs_without_waiting_for_the_window() {
+    let f = fixture(16, BatchPolicy::new(8, Duration::from_secs(30)), true);
+    let first = f.runner.submit(rows(1, 1, 0.0)).unwrap();
+    taken(&f.runner).await;
+    // Two clients queue while the first runs; the next batch takes both at once and, holding
+    // more than the last batch did, does not wait 30 s for a third.
+    let queued: Vec<_> = (1..3).map(|i| f.runner.submit(rows(1, 1, i as f32)).unwrap()).collect();
+    f.release.send(()).unwrap();
+    f.release.send(()).unwrap();
+    assert!(answer(first).await.is_ok());
+    for rx in queued {
+        let got = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        assert!(got.is_ok(), "the batch waited for the window");
+    }
+    let runs: Vec<usize> = f.runs.lock().unwrap().iter().map(Vec::len).collect();
+    assert_eq!(runs, [8, 8], "the first alone, then the two together (each padded to 8)");
+}

@@ -66,8 +66,13 @@ fn gather(first: Job, ctx: &Context, previous_jobs: usize) -> (Batch, Option<Job
             Ok(job) => job,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
+                // Wait for jobs already submitted elsewhere (on their way through the queue),
+                // or for clients the last batch had and this one has not heard from yet. Once a
+                // batch holds as many jobs as the last, every client of a closed loop is in it
+                // and waiting would only delay them all (at concurrency 8 the window cost each
+                // request the whole window).
                 let others = ctx.in_flight.load(Ordering::Relaxed) > batch.jobs.len();
-                let likely = batch.jobs.len() > 1 || previous_jobs > 1 || others;
+                let likely = others || batch.jobs.len() < previous_jobs;
                 let Some(left) = window.checked_sub(started.elapsed()) else { break };
                 if !likely || left.is_zero() {
                     break;
