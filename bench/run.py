@@ -227,6 +227,13 @@ def main():
             print(f"  {label}", file=sys.stderr)
             cases[label] = [bench(base + route, os.path.join(inputs, file), c, d.proc.pid, key, ca)
                             for c in CONCURRENCY]
+    # A 64-row request (flat data, as tritonclient writes it): OIP JSON against binary tensors.
+    key = creds("mlp")
+    for body, file in [("oip-json", "mlp784-b64-oip.json"), ("oip-binary", "mlp784-b64-oip.bin")]:
+        label = f"mlp784 {body} 64 rows"
+        print(f"  {label}", file=sys.stderr)
+        cases[label] = [bench(f"{base}/v2/models/mlp/infer", os.path.join(inputs, file), 8,
+                              d.proc.pid, key, ca)]
     for endpoint, batching in [("cnn", "off"), ("cnnb", "on")]:
         label = f"cnn seed batching {batching}"
         print(f"  {label}", file=sys.stderr)
@@ -239,6 +246,10 @@ def main():
     stripped = os.path.join(work, "edgeserved.stripped")
     run(["strip", "-o", stripped, os.path.join(BIN, "edgeserved")])
     results["edgeservedStrippedBytes"] = os.path.getsize(stripped)
+    # The profile boxes are flashed with (Cargo.toml [profile.dist]; bench/run.sh builds it).
+    dist = os.environ.get("DIST_BIN") or os.path.join(ROOT, "target", "dist", "edgeserved")
+    if os.path.exists(dist):
+        results["edgeservedDistBytes"] = os.path.getsize(dist)
 
     report(results)
     out_dir = os.path.join(ROOT, "bench", "results")
@@ -260,19 +271,29 @@ def report(r):
           f"{'÷null rps':>9} {'×null CPU':>9} {'×floor':>7}")
     for label, rows in r["edgeserve"].items():
         model = label.split()[0]
-        batch = 32 if label.endswith("on") else 1
+        batch = 32 if label.endswith("on") or label.endswith("64 rows") else 1
+        # The floor of one request: its rows at the floor's per-row cost.
+        rows_per_request = 64 if label.endswith("64 rows") else 1
+        floor_us = floor[f"{model}/{batch}"] * rows_per_request
         for row in rows:
             c = row["concurrency"]
             n = null.get(c) or null[max(null)]
             print(f"{label:<32} {c:>3} {row['rps']:>8.0f} {row['p50']:>7} {row['p99']:>7} "
                   f"{row['cpuMicrosPerRequest']:>7.1f} {row['rps'] / n['rps']:>9.2f} "
                   f"{row['cpuMicrosPerRequest'] / n['cpuMicrosPerRequest']:>9.2f} "
-                  f"{row['cpuMicrosPerRequest'] / floor[f'{model}/{batch}']:>7.2f}")
+                  f"{row['cpuMicrosPerRequest'] / floor_us:>7.2f}")
             row["ratioToNullRps"] = row["rps"] / n["rps"]
             row["ratioToNullCpu"] = row["cpuMicrosPerRequest"] / n["cpuMicrosPerRequest"]
-            row["ratioToComputeFloor"] = row["cpuMicrosPerRequest"] / floor[f"{model}/{batch}"]
+            row["ratioToComputeFloor"] = row["cpuMicrosPerRequest"] / floor_us
+    b64 = {body: r["edgeserve"].get(f"mlp784 {body} 64 rows") for body in ["oip-json", "oip-binary"]}
+    if all(b64.values()):
+        ratio = b64["oip-binary"][0]["rps"] / b64["oip-json"][0]["rps"]
+        r["b64BinaryOverJson"] = ratio
+        print(f"\n64-row request: OIP binary {ratio:.1f}x the OIP JSON req/s")
     print(f"\nstart to ready {r['startToReadySeconds']} s, idle RSS {r['idleRssKiB'] / 1024:.1f} MiB, "
-          f"stripped edgeserved {r['edgeservedStrippedBytes'] / 1e6:.1f} MB")
+          f"stripped edgeserved {r['edgeservedStrippedBytes'] / 1e6:.1f} MB (release), "
+          + (f"{r['edgeservedDistBytes'] / 1e6:.1f} MB (dist)" if "edgeservedDistBytes" in r
+             else "dist not built"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # Builds the edgeserve .deb: both binaries, the systemd units, sysusers and tmpfiles entries, a
 # default config (a conffile: a changed one is never overwritten), the boards' udev rules, shell
 # completions (bash, zsh, fish) and the manual pages edgeserve(1) and edgeserved(8).
-#   bash scripts/package-deb.sh [--profile release|debug] [--out DIR] [--bin-dir DIR]
+#   bash scripts/package-deb.sh [--profile dist|release|debug] [--out DIR] [--bin-dir DIR]
+# dist is what boxes are flashed with (Cargo.toml [profile.dist]: fat LTO, stripped).
 # --bin-dir packages binaries already built there instead of building them.
 # Prints the path of the package it wrote.
 set -euo pipefail
@@ -16,13 +17,14 @@ while [ $# -gt 0 ]; do
         --profile) profile=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --bin-dir) bin_dir=$2; shift 2 ;;
-        *) echo "package-deb: unknown argument $1 (use --profile release|debug, --out DIR)" >&2; exit 2 ;;
+        *) echo "package-deb: unknown argument $1 (use --profile dist|release|debug, --out DIR)" >&2; exit 2 ;;
     esac
 done
 case "$profile" in
+    dist) build=(cargo build --quiet --profile dist -p edgeserve-daemon --bins) ;;
     release) build=(cargo build --quiet --release -p edgeserve-daemon --bins) ;;
     debug) build=(cargo build --quiet -p edgeserve-daemon --bins) ;;
-    *) echo "package-deb: --profile must be release or debug" >&2; exit 2 ;;
+    *) echo "package-deb: --profile must be dist, release or debug" >&2; exit 2 ;;
 esac
 if [ -n "$bin_dir" ]; then
     bin="$bin_dir"

@@ -361,3 +361,70 @@ pub fn metadata(model_name: &str, versions: &[String], sig: &Signature) -> Value
         "outputs": specs(&sig.outputs),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(dtype: DType) -> Signature {
+        let spec = |n: &str| TensorSpec { name: n.into(), dtype, shape: vec![-1, 3] };
+        Signature {
+            inputs: vec![spec("x"), spec("z")],
+            outputs: vec![spec("y")],
+            zipmaps: Default::default(),
+        }
+    }
+
+    /// Both decoders' results for `body` against `sig`: the hot path's (None when it declines)
+    /// and the tree's.
+    fn both(
+        body: &str,
+        sig: &Signature,
+    ) -> (Option<Result<Decoded, String>>, Result<Decoded, String>) {
+        let value = serde_json::from_str(body).unwrap();
+        (decode_json(body.as_bytes(), sig, None), decode(value, sig, None))
+    }
+
+    #[test]
+    fn the_hot_path_reads_what_the_tree_reads() {
+        for dtype in [DType::F32, DType::F64] {
+            let sig = sig(dtype);
+            let t = datatype(dtype);
+            let body = format!(
+                r#"{{"id": "r1", "inputs": [
+                    {{"name": "z", "shape": [2, 3], "datatype": "{t}", "data": [[1, 2, 3], [4, 5.5, -6e-1]]}},
+                    {{"name": "x", "shape": [2, 3], "datatype": "{t}", "data": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}}
+                ], "outputs": [{{"name": "y", "parameters": {{"binary_data": true}}}}]}}"#
+            );
+            let (fast, tree) = both(&body, &sig);
+            let (fast, tree) = (fast.expect("taken").unwrap(), tree.unwrap());
+            assert_eq!(fast.inputs, tree.inputs);
+            assert_eq!(fast.id.as_deref(), Some("r1"));
+            assert_eq!((fast.outputs, fast.binary_outputs), (tree.outputs, tree.binary_outputs));
+        }
+    }
+
+    #[test]
+    fn what_the_hot_path_cannot_read_is_worded_as_the_tree_words_it() {
+        let sig = sig(DType::F32);
+        let x = r#"{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}"#;
+        for z in [
+            r#"{"name": "z", "shape": [1, 3], "datatype": "FP32", "data": [1, "a", 3]}"#,
+            r#"{"name": "z", "shape": [1, 3], "datatype": "FP32", "data": [[1, 2], [3]]}"#,
+            r#"{"name": "z", "shape": [1, 3], "datatype": "FP32", "data": [1, 2]}"#,
+            r#"{"name": "z", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 1e39]}"#,
+            r#"{"name": "z", "shape": [1, 3], "datatype": "INT64", "data": [1, 2, 3]}"#,
+            r#"{"name": "w", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}"#,
+        ] {
+            let body = format!(r#"{{"inputs": [{x}, {z}]}}"#);
+            let (fast, tree) = both(&body, &sig);
+            let tree = tree.err().expect("refused");
+            if let Some(fast) = fast {
+                assert_eq!(fast.err().as_deref(), Some(tree.as_str()), "{z}");
+            }
+        }
+        // Not an inference request at all: the hot path declines and the tree words it.
+        let (fast, tree) = both(r#"{"inputs": {"x": 1}}"#, &sig);
+        assert!(fast.is_none() && tree.is_err());
+    }
+}
