@@ -8,9 +8,8 @@
 //! - It first takes whatever is queued now, while the rows (dim 0, summed over requests) stay
 //!   within `max_batch_size`. A request larger than that runs alone.
 //! - It waits for more, up to `batch_window_us` after it took the first job and only while rows
-//!   are below `max_batch_size`, only when more requests are likely: requests are in flight that
-//!   are not in this batch (on their way through the queue, or on other instances), or the
-//!   previous batch had more requests than this one holds yet. A worker whose batch already
+//!   are below `max_batch_size`, only when more requests are likely: the previous batch had
+//!   more requests than this one holds yet. A worker whose batch already
 //!   holds as many requests as the last one therefore never waits: at concurrency 1, or with a
 //!   closed loop of N clients all in the batch, the window would be pure added latency, since
 //!   nobody else can send until they are answered.

@@ -1,7 +1,5 @@
 //! The bounded queue in front of a deployment's model instances.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use edgeserve_accel::{AccelError, LoadedModel, Tensor};
@@ -18,17 +16,6 @@ pub struct Job {
     pub inputs: Vec<Tensor>,
     /// Where the worker sends the outputs or the error; dropped unanswered if the job is.
     pub reply: oneshot::Sender<Reply>,
-    /// Counts the job as in flight until it is dropped (answered or discarded).
-    pub(super) _flight: InFlight,
-}
-
-/// One job counted in [`Runner`]'s in-flight total while it lives.
-pub(super) struct InFlight(Arc<AtomicUsize>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// How a deployment's workers batch requests (SPEC §6).
@@ -78,7 +65,6 @@ pub struct QueueFull;
 pub struct Runner {
     tx: crossbeam_channel::Sender<Job>,
     capacity: usize,
-    in_flight: Arc<AtomicUsize>,
 }
 
 impl Runner {
@@ -104,21 +90,18 @@ impl Runner {
     ) -> Result<Runner, std::io::Error> {
         let capacity = max_queue.max(1);
         let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
-        let in_flight = Arc::new(AtomicUsize::new(0));
         for (i, model) in instances.into_iter().enumerate() {
-            let ctx = worker::Context { rx: rx.clone(), policy, in_flight: in_flight.clone() };
+            let ctx = worker::Context { rx: rx.clone(), policy };
             // On error `tx` is dropped on return, so the workers already started stop.
             worker::spawn(format!("{label}#{i}"), model, ctx, builder())?;
         }
-        Ok(Runner { tx, capacity, in_flight })
+        Ok(Runner { tx, capacity })
     }
 
     /// Queues a job without waiting; the receiver yields its result.
     pub fn submit(&self, inputs: Vec<Tensor>) -> Result<oneshot::Receiver<Reply>, QueueFull> {
         let (reply, rx) = oneshot::channel();
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let job = Job { inputs, reply, _flight: InFlight(self.in_flight.clone()) };
-        // A refused job is dropped here, which takes it off the in-flight count again.
+        let job = Job { inputs, reply };
         self.tx.try_send(job).map_err(|_| QueueFull)?;
         Ok(rx)
     }

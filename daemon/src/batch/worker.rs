@@ -2,8 +2,6 @@
 //! policy is in the module doc of `batch`) and runs them.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
@@ -16,8 +14,6 @@ use super::queue::{BatchPolicy, Job};
 pub(super) struct Context {
     pub rx: Receiver<Job>,
     pub policy: BatchPolicy,
-    /// Jobs submitted and not yet answered or dropped, over every instance.
-    pub in_flight: Arc<AtomicUsize>,
 }
 
 /// Starts a named worker thread that runs jobs until the queue's sender is gone and it is empty.
@@ -66,13 +62,12 @@ fn gather(first: Job, ctx: &Context, previous_jobs: usize) -> (Batch, Option<Job
             Ok(job) => job,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
-                // Wait for jobs already submitted elsewhere (on their way through the queue),
-                // or for clients the last batch had and this one has not heard from yet. Once a
-                // batch holds as many jobs as the last, every client of a closed loop is in it
-                // and waiting would only delay them all (at concurrency 8 the window cost each
-                // request the whole window).
-                let others = ctx.in_flight.load(Ordering::Relaxed) > batch.jobs.len();
-                let likely = others || batch.jobs.len() < previous_jobs;
+                // Wait only for clients the last batch had and this one has not heard from yet.
+                // Once a batch holds as many jobs as the last, every client of a closed loop is
+                // in it and waiting would only delay them all (at concurrency 8 the window cost
+                // each request the whole window). Jobs held by other instances' workers are not
+                // counted: they can never join this batch.
+                let likely = batch.jobs.len() < previous_jobs;
                 let Some(left) = window.checked_sub(started.elapsed()) else { break };
                 if !likely || left.is_zero() {
                     break;
@@ -147,7 +142,7 @@ fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch, policy: 
                 if job.reply.is_closed() {
                     continue;
                 }
-                let Job { inputs, reply, _flight } = job;
+                let Job { inputs, reply } = job;
                 let _ = reply.send(run_once(name, model, inputs, policy));
             }
         }

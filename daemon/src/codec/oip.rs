@@ -163,14 +163,18 @@ fn input_tensor(
 /// Reads an inference request from its JSON text, the hot path: the request is read straight
 /// into its typed form (no `Value` tree) and an FP32/FP64 input's `data` straight into its
 /// tensor (`scan.rs`). `None` when the text is not such a request, or a `data` array is not a
-/// plain rectangular array of numbers matching the input's shape: the caller then parses the
-/// body and calls [`decode`], which words every error.
+/// plain rectangular array of numbers matching the input's shape and dtype: the caller then
+/// parses the body and calls [`decode`], which words every error. One difference remains by
+/// design: members the request does not use are skipped without serde's nesting limit, so a
+/// body nested over 128 deep there is scored here where the tree refuses it.
 pub fn decode_json(
     json: &[u8],
     sig: &Signature,
     binary: Option<&[u8]>,
 ) -> Option<Result<Decoded, String>> {
-    let mut req: InferRequest = serde_json::from_slice(json).ok()?;
+    // serde_json does not check the UTF-8 of members it skips; the tree path refuses such a body.
+    let text = std::str::from_utf8(json).ok()?;
+    let mut req: InferRequest = serde_json::from_str(text).ok()?;
     let mut datas = Vec::with_capacity(req.inputs.len());
     for input in &mut req.inputs {
         let Some(raw) = input.data.take() else {
@@ -189,10 +193,9 @@ pub fn decode_json(
                 .map(|s| TensorData::F64(s.data)),
             _ => None,
         };
-        datas.push(Some(match read {
-            Some(data) => Data::Read(data),
-            None => Data::Tree(serde_json::from_str(raw.get()).ok()?),
-        }));
+        // Anything the scanner does not take (another dtype, a ragged or deep array, a count
+        // that does not match the shape) goes through the tree, whole, which words it.
+        datas.push(Some(Data::Read(read?)));
     }
     Some(tensors(req, datas, sig, binary))
 }
@@ -250,7 +253,10 @@ fn tensors(
     let mut datas = datas.into_iter();
     for input in &req.inputs {
         let spec = sig.input(&input.name).ok_or_else(|| format!("unknown input {}", input.name))?;
-        let data = datas.next().flatten();
+        // An input written as a JSON array rather than an object keeps its data in the typed
+        // read (serde takes both forms), on either path.
+        let kept = || input.data.as_ref().and_then(|raw| serde_json::from_str(raw.get()).ok());
+        let data = datas.next().flatten().or_else(|| kept().map(Data::Tree));
         by_name.insert(input.name.clone(), input_tensor(input, data, spec, &mut cursor)?);
     }
     if let Some(c) = &cursor {
@@ -423,6 +429,17 @@ mod tests {
                 assert_eq!(fast.err().as_deref(), Some(tree.as_str()), "{z}");
             }
         }
+        // Invalid UTF-8 in a member the request does not use: the hot path declines, as the
+        // tree path refuses the body as not JSON.
+        let mut bad = br#"{"inputs": [], "note": "X"}"#.to_vec();
+        let at = bad.iter().position(|&b| b == b'X').unwrap();
+        bad[at] = 0xff;
+        assert!(decode_json(&bad, &sig, None).is_none());
+        // An input written as an array (serde takes both forms): both paths read its data.
+        let body =
+            r#"{"inputs": [["x", [1, 3], "FP32", [1, 2, 3]], ["z", [1, 3], "FP32", [4, 5, 6]]]}"#;
+        let (fast, tree) = both(body, &sig);
+        assert_eq!(fast.expect("taken").unwrap().inputs, tree.unwrap().inputs);
         // Not an inference request at all: the hot path declines and the tree words it.
         let (fast, tree) = both(r#"{"inputs": {"x": 1}}"#, &sig);
         assert!(fast.is_none() && tree.is_err());

@@ -33,6 +33,15 @@ impl Leaf for f64 {
     }
 }
 
+/// Nesting beyond which the scanner declines: tensors have at most a handful of dims.
+const MAX_DEPTH: usize = 32;
+
+/// Elements to reserve for a body of `len` bytes: about eight bytes per number (`0.1234567, `
+/// is eleven); the buffer grows if numbers are shorter.
+fn capacity(len: usize) -> usize {
+    len / 8 + 16
+}
+
 /// Reads `bytes` when they are exactly `{"data": <rectangular array of numbers>}`.
 pub fn seed_data<T: Leaf>(bytes: &[u8]) -> Option<Scanned<T>> {
     let mut s = Scanner { b: bytes, i: 0 };
@@ -43,8 +52,7 @@ pub fn seed_data<T: Leaf>(bytes: &[u8]) -> Option<Scanned<T>> {
     s.ws();
     s.eat(b':')?;
     s.ws();
-    // Two bytes per number at the least ("1,"): one allocation for the whole body.
-    let mut out = Scanned { shape: Vec::new(), data: Vec::with_capacity(bytes.len() / 2) };
+    let mut out = Scanned { shape: Vec::new(), data: Vec::with_capacity(capacity(bytes.len())) };
     let mut leaf_depth = None;
     s.array(0, &mut out, &mut leaf_depth)?;
     s.ws();
@@ -58,7 +66,7 @@ pub fn seed_data<T: Leaf>(bytes: &[u8]) -> Option<Scanned<T>> {
 pub fn numbers<T: Leaf>(bytes: &[u8]) -> Option<Scanned<T>> {
     let mut s = Scanner { b: bytes, i: 0 };
     s.ws();
-    let mut out = Scanned { shape: Vec::new(), data: Vec::with_capacity(bytes.len() / 2) };
+    let mut out = Scanned { shape: Vec::new(), data: Vec::with_capacity(capacity(bytes.len())) };
     let mut leaf_depth = None;
     s.array(0, &mut out, &mut leaf_depth)?;
     s.ws();
@@ -218,6 +226,11 @@ impl Scanner<'_> {
         out: &mut Scanned<T>,
         leaf_depth: &mut Option<usize>,
     ) -> Option<()> {
+        // Deeper arrays are left to serde, which refuses them by name (its recursion limit);
+        // this bound keeps the recursion off the end of a thread's stack.
+        if depth >= MAX_DEPTH {
+            return None;
+        }
         self.eat(b'[')?;
         if leaf_depth.is_some_and(|d| d <= depth) {
             return None;
@@ -375,6 +388,10 @@ mod tests {
             assert_eq!(scan(body), None, "{body}");
         }
         assert!(seed_data::<f32>(br#"{"data": [1e39]}"#).is_none(), "beyond f32");
+        // A million brackets: declined, not a stack overflow.
+        let deep = format!(r#"{{"data": {}1{}}}"#, "[".repeat(1 << 20), "]".repeat(1 << 20));
+        assert!(seed_data::<f32>(deep.as_bytes()).is_none());
+        assert!(numbers::<f32>(&deep.as_bytes()[9..deep.len() - 1]).is_none());
         assert_eq!(numbers::<f64>(b" [[1, 2], [3, 4]] ").map(|s| s.shape), Some(vec![2, 2]));
         for raw in ["1", "[1] 2", "[]", "[\"a\"]", "[true]", "null"] {
             assert!(numbers::<f64>(raw.as_bytes()).is_none(), "{raw}");
