@@ -412,22 +412,43 @@ fn listening(line: &str, kind: &str) -> Option<SocketAddr> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
-/// Runs a command that is expected to exit by itself, killing it after `timeout`.
+/// Runs a command that is expected to exit by itself, killing it after `timeout`. Its stdout
+/// and stderr are read while it runs (a child that fills an unread 64 KiB pipe would block on
+/// its next write and never exit), and on the deadline the panic shows both, so a stalled run
+/// says where it stalled (a data-plane Schemathesis run on a loaded CI machine stalled past
+/// 300 s with nothing shown; alone it takes about 41 s and prints about 4 KB).
 pub fn run_to_exit(mut cmd: Command, timeout: Duration) -> Output {
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let deadline = Instant::now() + timeout;
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
+            let (out, err) = (stdout.join().unwrap(), stderr.join().unwrap());
             panic!(
-                "command did not exit within {timeout:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
+                "command did not exit within {timeout:?}:\n{}\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
 
 impl Harness {
