@@ -1,6 +1,7 @@
 //! Row operations on [`Tensor`]s along the batch dimension (dim 0): concatenating requests into
 //! one batch, splitting a batch's outputs back, and padding to a bound batch size.
 
+use std::borrow::Borrow;
 use std::ops::Range;
 
 use crate::{AccelError, Tensor, TensorData};
@@ -26,6 +27,20 @@ impl TensorData {
         let end = range.end.min(self.len());
         let start = range.start.min(end);
         each_variant!(self, v => v[start..end].to_vec())
+    }
+
+    /// Makes room for `additional` more elements.
+    pub fn reserve(&mut self, additional: usize) {
+        match self {
+            TensorData::F32(v) => v.reserve(additional),
+            TensorData::F64(v) => v.reserve(additional),
+            TensorData::I64(v) => v.reserve(additional),
+            TensorData::I32(v) => v.reserve(additional),
+            TensorData::U8(v) => v.reserve(additional),
+            TensorData::Bool(v) => v.reserve(additional),
+            TensorData::F16(v) => v.reserve(additional),
+            TensorData::Str(v) => v.reserve(additional),
+        }
     }
 
     /// Appends `other`'s elements; they must be of the same dtype.
@@ -74,13 +89,17 @@ impl Tensor {
     /// Stacks `parts` along dim 0: shape `[sum of rows, rest...]`. Errors
     /// ([`AccelError::InvalidInput`]) when `parts` is empty or two parts differ in dtype, rank or
     /// a dimension after dim 0.
-    pub fn concat_rows(parts: &[Tensor]) -> Result<Tensor, AccelError> {
+    /// Takes the parts by reference (`&[&Tensor]`) or by value, so a batch is copied once.
+    pub fn concat_rows<T: Borrow<Tensor>>(parts: &[T]) -> Result<Tensor, AccelError> {
         let first = parts
             .first()
-            .ok_or_else(|| AccelError::InvalidInput("no tensors to concatenate".into()))?;
+            .ok_or_else(|| AccelError::InvalidInput("no tensors to concatenate".into()))?
+            .borrow();
         let mut rows = 0;
         let mut data = TensorData::zeros(first.dtype(), 0);
+        data.reserve(parts.iter().map(|p| p.borrow().data().len()).sum());
         for part in parts {
+            let part = part.borrow();
             if !first.rows_compatible(part) {
                 return Err(AccelError::InvalidInput(format!(
                     "cannot stack a {} {} tensor under a {} {} one",
@@ -207,7 +226,7 @@ mod tests {
         assert!(!a.rows_compatible(&b));
         assert!(Tensor::concat_rows(&[a.clone(), b]).is_err());
         assert!(Tensor::concat_rows(&[a.clone(), c]).is_err());
-        assert!(Tensor::concat_rows(&[]).is_err());
+        assert!(Tensor::concat_rows::<Tensor>(&[]).is_err());
         assert!(a.split_rows(&[2]).is_err());
     }
 

@@ -150,14 +150,22 @@ impl TensorData {
     /// The elements as little-endian bytes (BOOL: one byte, 0 or 1; STR: each element as a
     /// 4-byte little-endian length and its UTF-8 bytes, the Open Inference Protocol's BYTES).
     pub fn to_le_bytes(&self) -> Vec<u8> {
+        // Sized once up front (`flat_map` only knows a lower bound, so it grew step by step).
+        fn each<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+            let mut out = Vec::with_capacity(v.len() * N);
+            for x in v {
+                out.extend_from_slice(&f(*x));
+            }
+            out
+        }
         match self {
-            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::F32(v) => each(v, |x| x.to_le_bytes()),
+            TensorData::F64(v) => each(v, |x| x.to_le_bytes()),
+            TensorData::I64(v) => each(v, |x| x.to_le_bytes()),
+            TensorData::I32(v) => each(v, |x| x.to_le_bytes()),
             TensorData::U8(v) => v.clone(),
             TensorData::Bool(v) => v.iter().map(|b| u8::from(*b)).collect(),
-            TensorData::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::F16(v) => each(v, |x| x.to_le_bytes()),
             TensorData::Str(v) => {
                 let mut out = Vec::new();
                 for s in v {
@@ -179,7 +187,10 @@ impl TensorData {
         if !bytes.len().is_multiple_of(size) {
             return Err(format!("{} bytes is not a whole number of {dtype} elements", bytes.len()));
         }
-        fn each<T, const N: usize>(bytes: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
+        // Generic over the conversion (not a `fn` pointer) so it inlines: the loop then compiles
+        // to vector loads instead of one call per element (a 64-row binary request spent 10% of
+        // its CPU in the pointer calls).
+        fn each<T, const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
             bytes.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect()
         }
         Ok(match dtype {

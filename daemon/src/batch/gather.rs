@@ -84,7 +84,7 @@ impl Batch {
         }
         (0..self.jobs[0].inputs.len())
             .map(|i| {
-                let parts: Vec<Tensor> = self.jobs.iter().map(|j| j.inputs[i].clone()).collect();
+                let parts: Vec<&Tensor> = self.jobs.iter().map(|j| &j.inputs[i]).collect();
                 Tensor::concat_rows(&parts)
             })
             .collect()

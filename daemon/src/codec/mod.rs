@@ -7,3 +7,4 @@ pub mod nested;
 pub mod oip;
 pub mod scan;
 pub mod seed;
+pub mod split;

@@ -160,42 +160,53 @@ fn input_tensor(
     Ok(tensor)
 }
 
-/// Reads an inference request from its JSON text, the hot path: the request is read straight
-/// into its typed form (no `Value` tree) and an FP32/FP64 input's `data` straight into its
-/// tensor (`scan.rs`). `None` when the text is not such a request, or a `data` array is not a
-/// plain rectangular array of numbers matching the input's shape and dtype: the caller then
-/// parses the body and calls [`decode`], which words every error. One difference remains by
-/// design: members the request does not use are skipped without serde's nesting limit, so a
-/// body nested over 128 deep there is scored here where the tree refuses it.
+/// Reads an inference request from its JSON text, the hot path: each input's `data` array is
+/// read where it stands, straight into its tensor (`split.rs`, `scan.rs`); the rest of the
+/// request, those arrays taken out (a few hundred bytes), is read as [`decode`] reads the whole
+/// body, so it is checked and its errors worded alike. `None` when the text is not such a
+/// request, or a `data` array is not a plain rectangular array of numbers matching an FP32/FP64
+/// input's shape: the caller then parses the body and calls [`decode`].
 pub fn decode_json(
     json: &[u8],
     sig: &Signature,
     binary: Option<&[u8]>,
 ) -> Option<Result<Decoded, String>> {
-    // serde_json does not check the UTF-8 of members it skips; the tree path refuses such a body.
-    let text = std::str::from_utf8(json).ok()?;
-    let mut req: InferRequest = serde_json::from_str(text).ok()?;
+    let split = super::split::split(json)?;
+    let mut body: Value = serde_json::from_str(&split.rest).ok()?;
+    let trees = take_data(&mut body);
+    if trees.len() != split.data.len() {
+        return None;
+    }
+    let req = match typed(body) {
+        Ok(req) => req,
+        Err(e) => return Some(Err(e)),
+    };
     let mut datas = Vec::with_capacity(req.inputs.len());
-    for input in &mut req.inputs {
-        let Some(raw) = input.data.take() else {
-            datas.push(None);
+    for ((input, numbers), tree) in req.inputs.iter().zip(split.data).zip(trees) {
+        let Some(numbers) = numbers else {
+            datas.push(tree);
             continue;
         };
         let want = input.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         let dtype =
             sig.input(&input.name).map(|s| s.dtype).filter(|&d| datatype(d) == input.datatype);
-        let read = match dtype {
-            Some(DType::F32) => super::scan::numbers::<f32>(raw.get().as_bytes())
-                .filter(|s| Some(s.data.len()) == want)
-                .map(|s| TensorData::F32(s.data)),
-            Some(DType::F64) => super::scan::numbers::<f64>(raw.get().as_bytes())
-                .filter(|s| Some(s.data.len()) == want)
-                .map(|s| TensorData::F64(s.data)),
-            _ => None,
+        // Anything else (another dtype, a count that does not match the shape) goes through the
+        // tree, whole, which words it.
+        if Some(numbers.data.len()) != want {
+            return None;
+        }
+        let read = match dtype? {
+            DType::F32 => TensorData::F32(
+                numbers
+                    .data
+                    .iter()
+                    .map(|&x| super::scan::Leaf::from_f64(x))
+                    .collect::<Option<_>>()?,
+            ),
+            DType::F64 => TensorData::F64(numbers.data),
+            _ => return None,
         };
-        // Anything the scanner does not take (another dtype, a ragged or deep array, a count
-        // that does not match the shape) goes through the tree, whole, which words it.
-        datas.push(Some(Data::Read(read?)));
+        datas.push(Some(Data::Read(read)));
     }
     Some(tensors(req, datas, sig, binary))
 }
@@ -203,9 +214,15 @@ pub fn decode_json(
 /// Reads an inference request into one tensor per model input, in signature order; `binary` is
 /// the section after the JSON header when the client used the binary extension.
 pub fn decode(mut body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result<Decoded, String> {
-    // The data arrays are taken out before the typed read, so they are walked once, in place,
-    // instead of copied through `from_value` first.
-    let datas: Vec<Option<Data>> = match body.get_mut("inputs").and_then(Value::as_array_mut) {
+    let datas = take_data(&mut body);
+    tensors(typed(body)?, datas, sig, binary)
+}
+
+/// Takes each input's `data` out of the tree (objects only; `null` counts as absent), in
+/// request order, so the arrays are walked once, in place, instead of copied through
+/// `from_value` by the typed read.
+fn take_data(body: &mut Value) -> Vec<Option<Data>> {
+    match body.get_mut("inputs").and_then(Value::as_array_mut) {
         Some(inputs) => inputs
             .iter_mut()
             .map(|i| {
@@ -214,15 +231,18 @@ pub fn decode(mut body: Value, sig: &Signature, binary: Option<&[u8]>) -> Result
             })
             .collect(),
         None => Vec::new(),
-    };
-    let req: InferRequest = serde_path_to_error::deserialize(body).map_err(|e| {
+    }
+}
+
+/// The typed read of a request whose data arrays are taken out; errors name the member.
+fn typed(body: Value) -> Result<InferRequest, String> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
         let at = e.path().to_string();
         match at.as_str() {
             "." => format!("not an inference request: {}", e.into_inner()),
             _ => format!("not an inference request: {at}: {}", e.into_inner()),
         }
-    })?;
-    tensors(req, datas, sig, binary)
+    })
 }
 
 /// The checks and reads both decoders share, once the request is typed and each input's
@@ -435,11 +455,23 @@ mod tests {
         let at = bad.iter().position(|&b| b == b'X').unwrap();
         bad[at] = 0xff;
         assert!(decode_json(&bad, &sig, None).is_none());
-        // An input written as an array (serde takes both forms): both paths read its data.
+        // Members the request does not use are read as the tree path reads them: a number out
+        // of range there makes the body not JSON, and the hot path declines it too.
+        let body = format!(r#"{{"inputs": [{x}], "note": {{"n": [1e400]}}}}"#);
+        assert!(serde_json::from_str::<Value>(&body).is_err());
+        assert!(decode_json(body.as_bytes(), &sig, None).is_none());
+        // Errors of the typed read are worded as the tree words them.
+        let body = r#"{"inputs": [{"name": "x", "datatype": "FP32", "data": [1, 2, 3]}]}"#;
+        let (fast, tree) = both(body, &sig);
+        assert_eq!(fast.expect("taken").err(), tree.err());
+        // An input written as an array (serde takes both forms): the hot path leaves it to the
+        // tree, which reads its data.
         let body =
             r#"{"inputs": [["x", [1, 3], "FP32", [1, 2, 3]], ["z", [1, 3], "FP32", [4, 5, 6]]]}"#;
         let (fast, tree) = both(body, &sig);
-        assert_eq!(fast.expect("taken").unwrap().inputs, tree.unwrap().inputs);
+        assert!(fast.is_none());
+        let inputs = tree.unwrap().inputs;
+        assert_eq!(inputs[1].data(), &TensorData::F32(vec![4.0, 5.0, 6.0]));
         // Not an inference request at all: the hot path declines and the tree words it.
         let (fast, tree) = both(r#"{"inputs": {"x": 1}}"#, &sig);
         assert!(fast.is_none() && tree.is_err());

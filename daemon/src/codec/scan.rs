@@ -73,6 +73,18 @@ pub fn numbers<T: Leaf>(bytes: &[u8]) -> Option<Scanned<T>> {
     (s.i == bytes.len() && leaf_depth == Some(out.shape.len())).then_some(out)
 }
 
+/// Reads the rectangular array of numbers that starts at `bytes[at]` (its `[`); returns it and
+/// the index just past its `]`. Used to take an Open Inference Protocol input's `data` out of a
+/// request body in place (`split.rs`).
+pub fn array_at<T: Leaf>(bytes: &[u8], at: usize) -> Option<(Scanned<T>, usize)> {
+    let mut s = Scanner { b: bytes, i: at };
+    let rest = bytes.len().saturating_sub(at);
+    let mut out = Scanned { shape: Vec::new(), data: Vec::with_capacity(capacity(rest)) };
+    let mut leaf_depth = None;
+    s.array(0, &mut out, &mut leaf_depth)?;
+    (leaf_depth == Some(out.shape.len())).then_some((out, s.i))
+}
+
 /// The value of eight ASCII digits, the first in the lowest byte (the SWAR fold of simdjson and
 /// fast_float: pairs, then quads, then the whole, by multiplications).
 fn eight_digits(v: u64) -> u64 {
