@@ -23,6 +23,15 @@ done
 bash images/host-deps.sh
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# The root filesystem and the image written from it take about 1.5 GiB together: say so now,
+# naming the folder, rather than stop in mkfs with "No space left on device".
+for dir in "$out" "${TMPDIR:-/tmp}"; do
+    free_mib=$(( $(df -Pk "$dir" | awk 'NR == 2 { print $4 }') / 1024 ))
+    if [ "$free_mib" -lt 1536 ]; then
+        echo "images/build.sh: $dir has $free_mib MiB free; the image needs about 1.5 GiB there. Free some space (old images under target/, \`cargo clean\`) and run again" >&2
+        exit 1
+    fi
+done
 if [ -z "$deb" ]; then
     # The workspace build (as the test command makes it) is reused, not rebuilt for one package.
     cargo build --quiet --workspace --bins

@@ -8,8 +8,11 @@ use edgeserve_daemon::cli::args::DaemonArgs as Args;
 use edgeserve_daemon::{config, daemon, demo};
 
 /// Logs to journald with structured fields under systemd (`JOURNAL_STREAM` set), else as text
-/// on stderr (coloured on a terminal).
-fn init_logging() {
+/// on stderr (coloured on a terminal). Text lines are written by a thread of their own through a
+/// bounded queue (128,000 lines; past that, lines are dropped rather than wait), so a slow or
+/// stopped reader of stderr never blocks a runtime thread, and lines written in a burst leave in
+/// one write. The returned guard flushes what is queued when it is dropped: hold it until exit.
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use std::io::IsTerminal;
 
     use tracing_subscriber::layer::SubscriberExt;
@@ -22,15 +25,15 @@ fn init_logging() {
         if let Ok(journald) = tracing_journald::layer() {
             let journald = journald.with_syslog_identifier("edgeserved".into());
             tracing_subscriber::registry().with(filter()).with(journald).init();
-            return;
+            return None;
         }
     }
     let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter())
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .thread_name("log writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(ansi).with_writer(writer).init();
+    Some(guard)
 }
 
 fn main() {
@@ -53,7 +56,7 @@ fn run() -> anyhow::Result<()> {
         print!("{}", config::reference::default_config()?);
         return Ok(());
     }
-    init_logging();
+    let _log_guard = init_logging();
     if args.demo {
         let demo = demo::prepare()?;
         prepare_driver_cache(&demo.settings.daemon.state_dir);
