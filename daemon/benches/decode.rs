@@ -52,6 +52,34 @@ fn decode(c: &mut Criterion) {
                 .is_ok()
         })
     });
+    // The route as issue 18 found it, for the "JSON path ≥ 2× today's" target: the body parsed
+    // to a tree, the typed read copying `data` through `from_value`, then each element read.
+    g.bench_function("oip json 64x784 as issue 18 found it", |b| {
+        #[derive(serde::Deserialize)]
+        struct Input {
+            #[allow(dead_code)]
+            name: String,
+            shape: Vec<usize>,
+            data: serde_json::Value,
+        }
+        #[derive(serde::Deserialize)]
+        struct Request {
+            inputs: Vec<Input>,
+        }
+        fn leaves(v: &serde_json::Value, out: &mut Vec<f32>) {
+            match v {
+                serde_json::Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+                x => out.push(x.as_f64().unwrap_or(f64::NAN) as f32),
+            }
+        }
+        b.iter(|| {
+            let value: serde_json::Value = serde_json::from_slice(black_box(&oip64)).unwrap();
+            let req: Request = serde_json::from_value(value).unwrap();
+            let mut out = Vec::new();
+            leaves(&req.inputs[0].data, &mut out);
+            (req.inputs[0].shape.len(), out.len())
+        })
+    });
     g.finish();
 }
 
