@@ -25,8 +25,10 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # The root filesystem and the image written from it take about 1.5 GiB together: say so now,
 # naming the folder, rather than stop in mkfs with "No space left on device".
+rm -f "$out/edgeserve.img"
 for dir in "$out" "${TMPDIR:-/tmp}"; do
-    free_mib=$(( $(df -Pk "$dir" | awk 'NR == 2 { print $4 }') / 1024 ))
+    free_kib=$(df -Pk "$dir" 2>/dev/null | awk 'NR == 2 { print $4 }') || true
+    free_mib=$(( ${free_kib:-0} / 1024 ))
     if [ "$free_mib" -lt 1536 ]; then
         echo "images/build.sh: $dir has $free_mib MiB free; the image needs about 1.5 GiB there. Free some space (old images under target/, \`cargo clean\`) and run again" >&2
         exit 1

@@ -78,8 +78,10 @@ pub fn numbers<T: Leaf>(bytes: &[u8]) -> Option<Scanned<T>> {
 /// request body in place (`split.rs`).
 pub fn array_at<T: Leaf>(bytes: &[u8], at: usize) -> Option<(Scanned<T>, usize)> {
     let mut s = Scanner { b: bytes, i: at };
-    let rest = bytes.len().saturating_sub(at);
-    let mut out = Scanned { shape: Vec::new(), data: Vec::with_capacity(capacity(rest)) };
+    // Where the array ends is not known before it is read, and a body may hold many: the
+    // buffer starts small and grows with what is read (sizing it from the rest of the body let
+    // a body of many one-number inputs reserve the body's size over and over).
+    let mut out = Scanned { shape: Vec::new(), data: Vec::with_capacity(16) };
     let mut leaf_depth = None;
     s.array(0, &mut out, &mut leaf_depth)?;
     (leaf_depth == Some(out.shape.len())).then_some((out, s.i))

@@ -249,6 +249,17 @@ mod tests {
     }
 
     #[test]
+    fn many_inputs_reserve_only_what_they_hold() {
+        // 80,000 one-number inputs in a 1 MiB body: each buffer is sized by its own array,
+        // not by the rest of the body (which reserved about 40 GB here).
+        let body = format!(r#"{{"inputs": [{}]}}"#, vec![r#"{"data":[0]}"#; 80_000].join(","));
+        let s = split(body.as_bytes()).unwrap();
+        assert_eq!(s.data.len(), 80_000);
+        let reserved: usize = s.data.iter().flatten().map(|d| d.data.capacity()).sum();
+        assert!(reserved <= 80_000 * 16, "{reserved} elements reserved");
+    }
+
+    #[test]
     fn deep_nesting_elsewhere_costs_no_stack() {
         let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
         let body = format!(r#"{{"parameters": {deep}, "inputs": [{{"data": [1]}}]}}"#);
