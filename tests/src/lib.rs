@@ -134,12 +134,23 @@ model = "two:1"
 pub struct Daemon {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Set while the test holds the log reader ([`Harness::hold_logs`]).
+    held: Arc<std::sync::atomic::AtomicBool>,
     /// The TLS listener's address (a free localhost port).
     pub tls: SocketAddr,
     /// The plain listener's address.
     pub plain: SocketAddr,
     /// The metrics listener's address.
     pub metrics: SocketAddr,
+}
+
+/// The daemon's stderr left unread ([`Harness::hold_logs`]) until this is dropped.
+pub struct LogsHeld(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for LogsHeld {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A temp folder with certificates, a config file and, once started, a daemon.
@@ -205,8 +216,13 @@ impl Harness {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let sink = logs.clone();
+        let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hold = held.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                while hold.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 sink.lock().unwrap().push(line.clone());
                 let _ = tx.send(line);
             }
@@ -239,6 +255,7 @@ impl Harness {
         self.daemon = Some(Daemon {
             child,
             logs,
+            held,
             tls: tls.unwrap(),
             plain: plain.unwrap(),
             metrics: metrics.unwrap(),
@@ -250,6 +267,14 @@ impl Harness {
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.daemon().child.id() as i32);
         nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
+    /// Stops reading the daemon's stderr until the guard is dropped, as a stalled log
+    /// collector would: once the pipe (64 KiB) is full the daemon's writes to it block.
+    pub fn hold_logs(&self) -> LogsHeld {
+        let held = self.daemon().held.clone();
+        held.store(true, std::sync::atomic::Ordering::SeqCst);
+        LogsHeld(held)
     }
 
     /// Waits until the daemon has logged a line containing `needle`.

@@ -9,9 +9,9 @@ use edgeserve_daemon::{config, daemon, demo};
 
 /// Logs to journald with structured fields under systemd (`JOURNAL_STREAM` set), else as text
 /// on stderr (coloured on a terminal). Text lines are written by a thread of their own through a
-/// bounded queue (8,192 lines; past that, lines are dropped rather than wait), so a slow or
-/// stopped reader of stderr never blocks a runtime thread, and lines written in a burst leave in
-/// one write. The returned guard flushes what is queued when it is dropped: hold it until exit.
+/// bounded queue (8,192 lines; past that, lines are dropped rather than wait, and how many is
+/// logged within 10 s), so a slow or stopped reader of stderr never blocks a runtime thread, and
+/// lines written in a burst leave in one write. The returned guard flushes what is queued when it is dropped: hold it until exit.
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use std::io::IsTerminal;
 
@@ -34,7 +34,23 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         // The queue is allocated whole: the crate's default (128,000 lines) was 4 MiB of RSS.
         .buffered_lines_limit(8192)
         .finish(std::io::BufWriter::new(std::io::stderr()));
+    let dropped = writer.error_counter();
     tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(ansi).with_writer(writer).init();
+    // Lines dropped while stderr was not read are said once it is read again.
+    let _ = std::thread::Builder::new().name("log drops".into()).spawn(move || {
+        let mut said = 0;
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            let now = dropped.dropped_lines();
+            if now > said {
+                tracing::warn!(
+                    dropped = now - said,
+                    "log lines were dropped: stderr was not read fast enough (journald or the log collector is stalled)"
+                );
+                said = now;
+            }
+        }
+    });
     Some(guard)
 }
 
@@ -99,7 +115,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Points the OpenCL driver's kernel cache at `{state_dir}/cache/pocl` (unless the operator set
-/// `POCL_CACHE_DIR`). Runs before any thread starts: it sets an environment variable. A folder
+/// `POCL_CACHE_DIR`). Runs before the async runtime starts, as it sets an environment variable:
+/// the only other threads by then are the log writer's two, which read no environment. A folder
 /// that cannot be used is logged and only the GPU target suffers; other targets keep serving.
 fn prepare_driver_cache(state_dir: &std::path::Path) {
     let default_dir = state_dir.join("cache").join("pocl");

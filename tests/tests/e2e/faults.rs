@@ -1,6 +1,7 @@
 //! Fault isolation (issue 19): a backend failure in one deployment is a 500 for its requests
 //! only, logged under the request id; repeated failures mark it `Degraded` in `show`, readiness
-//! and `edgeserve_device_up`, and a success brings it back.
+//! and `edgeserve_device_up`, and a success brings it back. A stalled log reader does not stall
+//! scoring.
 
 use edgeserve_tests::{models_dir, Harness};
 use serde_json::{json, Value};
@@ -71,4 +72,30 @@ async fn backend_failures_stay_in_their_deployment_and_degrade_it_until_a_succes
     assert_eq!(show["state"], "Succeeded", "{show}");
     assert_eq!(get(&h, "/v2/health/ready", None).await.0, 200);
     assert_eq!(device_up(&h.metrics().await).as_deref(), Some("1"));
+}
+
+/// stderr that nobody reads (a stuck collector) fills its pipe after about 230 traffic lines;
+/// the daemon writes logs from a thread of its own through a bounded queue, so scoring goes on,
+/// and the lines held meanwhile come out once the reader resumes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_log_reader_does_not_stall_scoring() {
+    let mut h = Harness::bare();
+    h.start();
+    let key = h.try_deploy_cpu("mlp", &models_dir().join("mlp").display().to_string()).unwrap();
+    let held = h.hold_logs();
+    let mut last = String::new();
+    let all = async {
+        for _ in 0..1500 {
+            let (status, body, id) = score(&h, "mlp", &key, json!({"data": [[1, 2, 3, 4]]})).await;
+            assert_eq!(status, 200, "{body}");
+            last = id;
+        }
+    };
+    // 1,500 lines are about 400 KB, six times the pipe: with writes on the runtime threads the
+    // requests stopped once the pipe was full.
+    tokio::time::timeout(std::time::Duration::from_secs(60), all)
+        .await
+        .expect("scoring stalled while nobody read the daemon's stderr");
+    drop(held);
+    h.wait_for_log(&last, std::time::Duration::from_secs(10));
 }
