@@ -47,39 +47,34 @@ pub fn router(app: Arc<AppState>, transport: Transport) -> Router {
             tracing::error!("a request handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
-        .layer(axum::middleware::from_fn(context::request_context))
-        .layer(axum::middleware::from_fn_with_state(drain_app.clone(), close_while_draining))
-        .layer(axum::middleware::from_fn_with_state(drain_app, client_behind_proxy))
+        .layer(axum::middleware::from_fn_with_state(drain_app, listener_context))
 }
 
-/// Replaces the connection's peer by the client a trusted load balancer names
-/// (`auth::proxy`), before anything judges or logs the peer.
-async fn client_behind_proxy(
+/// The data plane's one layer (one boxed future per request instead of three): the client
+/// behind a trusted load balancer, the request context ([`request_context`]: ids, header
+/// checks, error bodies), and `Connection: close` while draining.
+///
+/// - The connection's peer is replaced by the client a trusted load balancer names
+///   (`auth::proxy`), before anything judges or logs the peer.
+/// - While the daemon drains (SPEC §7), HTTP/1.1 answers carry `Connection: close`, so clients
+///   and TLS-passthrough balancers open their next connection elsewhere instead of staying on a
+///   box that is about to stop. (HTTP/2 connections get GOAWAY when the listener stops.)
+async fn listener_context(
     axum::extract::State(app): axum::extract::State<Arc<AppState>>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if let Some(peer) = req.extensions().get::<PeerAddr>().cloned() {
+    if let Some(peer) = req.extensions().get::<PeerAddr>() {
         let trusted = app.trusted_proxies();
         let client = crate::auth::proxy::client_addr(&trusted, peer.addr.ip(), req.headers());
         if client != peer.addr.ip() {
             let addr = std::net::SocketAddr::new(client, 0);
-            req.extensions_mut().insert(PeerAddr { addr, cert_cn: peer.cert_cn });
+            let cert_cn = peer.cert_cn.clone();
+            req.extensions_mut().insert(PeerAddr { addr, cert_cn });
         }
     }
-    next.run(req).await
-}
-
-/// While the daemon drains (SPEC §7), HTTP/1.1 answers carry `Connection: close`, so clients
-/// and TLS-passthrough balancers open their next connection elsewhere instead of staying on a
-/// box that is about to stop. (HTTP/2 connections get GOAWAY when the listener stops.)
-async fn close_while_draining(
-    axum::extract::State(app): axum::extract::State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
     let http1 = req.version() <= axum::http::Version::HTTP_11;
-    let mut response = next.run(req).await;
+    let mut response = request_context(req, next).await;
     if http1 && app.draining() {
         response
             .headers_mut()
