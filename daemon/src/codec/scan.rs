@@ -100,24 +100,30 @@ fn eight_digits(v: u64) -> u64 {
     u64::from((v1.wrapping_add(v2) >> 32) as u32)
 }
 
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
+/// A position in a JSON text, with the token steps the scanner and the request splitter
+/// (`split.rs`) share.
+pub(super) struct Scanner<'a> {
+    /// The text.
+    pub(super) b: &'a [u8],
+    /// The next byte to read.
+    pub(super) i: usize,
 }
 
 impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
+    /// The next byte, if any.
+    pub(super) fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
     /// Skips JSON whitespace (space, tab, line feed, carriage return).
-    fn ws(&mut self) {
+    pub(super) fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, c: u8) -> Option<()> {
+    /// Steps over `c` when it is next.
+    pub(super) fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 

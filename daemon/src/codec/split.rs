@@ -10,7 +10,7 @@
 //! `inputs` or `data`) returns `None`, and the caller takes the general path, which words every
 //! error (SPEC §5, Open Inference Protocol inference request).
 
-use super::scan::{self, Scanned};
+use super::scan::{self, Scanned, Scanner};
 
 /// A request body taken apart by [`split`].
 pub struct Split {
@@ -24,7 +24,7 @@ pub struct Split {
 /// Takes `body` apart; `None` when it is not an object whose `inputs` is an array of objects
 /// with number arrays as `data`, in the plain spelling this path handles.
 pub fn split(body: &[u8]) -> Option<Split> {
-    let mut w = Walk { b: body, i: 0, data: Vec::new(), cuts: Vec::new() };
+    let mut w = Walk { s: Scanner { b: body, i: 0 }, data: Vec::new(), cuts: Vec::new() };
     w.request()?;
     let mut rest =
         Vec::with_capacity(body.len() - w.cuts.iter().map(|(s, e)| e - s).sum::<usize>());
@@ -39,42 +39,29 @@ pub fn split(body: &[u8]) -> Option<Split> {
 }
 
 struct Walk<'a> {
-    b: &'a [u8],
-    i: usize,
+    /// The position in the body (the scanner's token steps).
+    s: Scanner<'a>,
     data: Vec<Option<Scanned<f64>>>,
     /// Byte ranges of the `data` arrays taken out, in order.
     cuts: Vec<(usize, usize)>,
 }
 
 impl<'a> Walk<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-
     /// A string at `"`: its raw bytes between the quotes.
     fn string(&mut self) -> Option<&'a [u8]> {
-        self.eat(b'"')?;
-        let start = self.i;
+        let s = &mut self.s;
+        s.eat(b'"')?;
+        let start = s.i;
         loop {
-            match self.peek()? {
+            match s.peek()? {
                 b'"' => break,
                 // The escaped byte is never the closing quote; serde checks the escape itself.
-                b'\\' => self.i += 2,
-                _ => self.i += 1,
+                b'\\' => s.i += 2,
+                _ => s.i += 1,
             }
         }
-        let text = &self.b[start..self.i];
-        self.i += 1;
+        let text = &s.b[start..s.i];
+        s.i += 1;
         Some(text)
     }
 
@@ -84,9 +71,9 @@ impl<'a> Walk<'a> {
         if key.contains(&b'\\') {
             return None;
         }
-        self.ws();
-        self.eat(b':')?;
-        self.ws();
+        self.s.ws();
+        self.s.eat(b':')?;
+        self.s.ws();
         Some(key)
     }
 
@@ -95,107 +82,91 @@ impl<'a> Walk<'a> {
     fn skip(&mut self) -> Option<()> {
         let mut depth = 0usize;
         loop {
-            match self.peek()? {
+            match self.s.peek()? {
                 b'"' => {
                     self.string()?;
                 }
                 b'[' | b'{' => {
                     depth += 1;
-                    self.i += 1;
+                    self.s.i += 1;
                 }
                 b']' | b'}' if depth > 0 => {
                     depth -= 1;
-                    self.i += 1;
+                    self.s.i += 1;
                 }
                 b',' | b']' | b'}' if depth == 0 => return Some(()),
-                _ => self.i += 1,
+                _ => self.s.i += 1,
             }
             if depth == 0
-                && matches!(self.peek(), Some(b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
+                && matches!(self.s.peek(), Some(b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
             {
                 return Some(());
             }
         }
     }
 
-    /// Members of an object, after its `{`, up to and past its `}`; `member` reads each value.
-    fn members(&mut self, mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
+    /// The elements of an array or object whose opening bracket was just read, up to and past
+    /// `close`; `element` reads each one, the commas between them are read here.
+    fn list(&mut self, close: u8, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.s.ws();
+        if self.s.eat(close).is_some() {
             return Some(());
         }
         loop {
-            let key = self.key()?;
-            member(self, key)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            element(self)?;
+            self.s.ws();
+            if self.s.eat(close).is_some() {
+                return Some(());
             }
+            self.s.eat(b',')?;
+            self.s.ws();
         }
     }
 
+    /// Members of an object, after its `{`, up to and past its `}`; `member` reads each value.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
+        self.list(b'}', |w| {
+            let key = w.key()?;
+            member(w, key)
+        })
+    }
+
     fn request(&mut self) -> Option<()> {
-        self.ws();
-        self.eat(b'{')?;
+        self.s.ws();
+        self.s.eat(b'{')?;
         let mut seen = false;
         self.members(|w, key| match key {
-            b"inputs" if !seen && w.peek() == Some(b'[') => {
+            b"inputs" if !seen && w.s.peek() == Some(b'[') => {
                 seen = true;
                 w.inputs()
             }
             b"inputs" => None,
             _ => w.skip(),
         })?;
-        self.ws();
-        (seen && self.i == self.b.len()).then_some(())
+        self.s.ws();
+        (seen && self.s.i == self.s.b.len()).then_some(())
     }
 
     /// The `inputs` array, at its `[`: objects only.
     fn inputs(&mut self) -> Option<()> {
-        self.eat(b'[')?;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            self.eat(b'{')?;
-            let index = self.data.len();
-            self.data.push(None);
-            self.members(|w, key| match key {
-                b"data" if w.data[index].is_none() && w.peek() == Some(b'[') => {
-                    let start = w.i;
-                    let (numbers, end) = scan::array_at::<f64>(w.b, start)?;
+        self.s.eat(b'[')?;
+        self.list(b']', |w| {
+            w.s.eat(b'{')?;
+            let index = w.data.len();
+            w.data.push(None);
+            w.members(|w, key| match key {
+                b"data" if w.data[index].is_none() && w.s.peek() == Some(b'[') => {
+                    let start = w.s.i;
+                    let (numbers, end) = scan::array_at::<f64>(w.s.b, start)?;
                     w.data[index] = Some(numbers);
                     w.cuts.push((start, end));
-                    w.i = end;
+                    w.s.i = end;
                     Some(())
                 }
                 b"data" if w.data[index].is_some() => None,
                 _ => w.skip(),
-            })?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+            })
+        })
     }
 }
 
