@@ -204,8 +204,10 @@ pub trait Backend: Send + Sync {
 
 /// A model loaded onto a device, ready to run batches.
 ///
-/// Instances are used by one worker thread at a time (`&mut self`), so a backend may keep
-/// per-instance device buffers without locking.
+/// Instances are used by one thread at a time (`&mut self`), so a backend may keep
+/// per-instance device buffers without locking. That is the instance's worker thread, or, for
+/// a backend whose runs are [`LoadedModel::host_only`], sometimes the thread that decoded the
+/// request (the daemon's inline runs of short requests to idle deployments).
 pub trait LoadedModel: Send {
     /// The model's inputs and outputs.
     fn signature(&self) -> &Signature;
@@ -218,6 +220,14 @@ pub trait LoadedModel: Send {
     /// (the GPU target); `None` when the whole model runs on its device.
     fn placement(&self) -> Option<Placement> {
         None
+    }
+
+    /// Whether a run is computation on the calling thread only, never waiting on a device or
+    /// driver (which could stall for as long as the device does). Only such runs may be made
+    /// on a caller's thread when they are measured to be short; the default, `false`, keeps
+    /// every run on the instance's worker thread.
+    fn host_only(&self) -> bool {
+        false
     }
 }
 

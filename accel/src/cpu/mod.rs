@@ -278,4 +278,9 @@ impl LoadedModel for CpuModel {
         }
         self.f16.narrow(&self.signature, outputs)
     }
+
+    /// tract computes on the calling thread and waits on nothing.
+    fn host_only(&self) -> bool {
+        true
+    }
 }

@@ -32,14 +32,23 @@
 //! their own queues and workers and are never affected.
 //!
 //! `edgeserve_batch_size` observes the rows of every run on the device, not of every request.
+//!
+//! # Inline runs
+//!
+//! When a deployment is idle (nothing queued, its last batch held one request) and a lone run
+//! has been measured to take at most [`INLINE_BUDGET`], a request runs at once on the thread
+//! that decoded it, the same call a worker would make, instead of two thread hand-offs that
+//! cost more than the run (`inline.rs`). Under concurrency batches form and requests queue.
 
 mod gather;
+mod inline;
 mod probe;
 mod queue;
 mod worker;
 
+pub use inline::BUDGET as INLINE_BUDGET;
 pub use probe::{exact_buckets, rows_independent};
-pub use queue::{BatchPolicy, Job, QueueFull, Reply, Runner};
+pub use queue::{BatchPolicy, Job, QueueFull, Reply, RunError, Runner};
 
 #[cfg(test)]
 mod tests;

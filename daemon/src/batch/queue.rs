@@ -1,10 +1,12 @@
 //! The bounded queue in front of a deployment's model instances.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use edgeserve_accel::{AccelError, LoadedModel, Tensor};
 use tokio::sync::oneshot;
 
+use super::inline::{timed, Pace, Slot};
 use super::worker;
 
 /// What a job's submitter receives: the outputs, one tensor per model output, or the error.
@@ -60,11 +62,26 @@ impl BatchPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueFull;
 
+/// Why a request got no outputs from [`Runner::run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunError {
+    /// The queue was full (answered 503 at once).
+    QueueFull,
+    /// No answer within the request timeout.
+    Timeout,
+    /// The worker dropped the request unanswered (a bug: answered 500).
+    Dropped,
+}
+
 /// A deployment's queue and the worker threads draining it. Dropping it stops the workers once
 /// they have finished every job already queued.
 pub struct Runner {
     tx: crossbeam_channel::Sender<Job>,
     capacity: usize,
+    label: String,
+    policy: BatchPolicy,
+    slots: Vec<Arc<Slot>>,
+    pace: Arc<Pace>,
 }
 
 impl Runner {
@@ -90,12 +107,42 @@ impl Runner {
     ) -> Result<Runner, std::io::Error> {
         let capacity = max_queue.max(1);
         let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
-        for (i, model) in instances.into_iter().enumerate() {
-            let ctx = worker::Context { rx: rx.clone(), policy };
+        let pace = Arc::new(Pace::new());
+        let slots: Vec<Arc<Slot>> = instances.into_iter().map(|m| Arc::new(Slot::new(m))).collect();
+        for (i, slot) in slots.iter().enumerate() {
+            let ctx = worker::Context { rx: rx.clone(), policy, pace: pace.clone() };
             // On error `tx` is dropped on return, so the workers already started stop.
-            worker::spawn(format!("{label}#{i}"), model, ctx, builder())?;
+            worker::spawn(format!("{label}#{i}"), slot.clone(), ctx, builder())?;
         }
-        Ok(Runner { tx, capacity })
+        Ok(Runner { tx, capacity, label: label.to_string(), policy, slots, pace })
+    }
+
+    /// Runs a request: at once on the caller's thread when its deployment is idle and the run
+    /// is measured to be short (the conditions are in `inline.rs`; the thread is held for at
+    /// most about [`super::INLINE_BUDGET`]), otherwise through the queue, waiting at most
+    /// `timeout` for the answer. Dropping the future gives the request up (a queued job whose
+    /// caller has gone is not run).
+    pub async fn run(&self, inputs: Vec<Tensor>, timeout: Duration) -> Result<Reply, RunError> {
+        let rows = inputs.first().map(Tensor::rows).unwrap_or(1);
+        let waiting = self.pace.enter();
+        if self.pace.inline_ok(rows, self.tx.len()) {
+            let free = self.slots.iter().filter(|s| s.host_only()).find_map(|s| s.try_lock());
+            if let Some(mut model) = free {
+                let (reply, took) =
+                    timed(|| worker::run_once(&self.label, model.as_mut(), inputs, &self.policy));
+                drop(model);
+                self.pace.lone(rows, took);
+                return Ok(reply);
+            }
+        }
+        let rx = self.submit(inputs).map_err(|_| RunError::QueueFull)?;
+        let answer = tokio::time::timeout(timeout, rx).await;
+        drop(waiting);
+        match answer {
+            Err(_) => Err(RunError::Timeout),
+            Ok(Err(_)) => Err(RunError::Dropped),
+            Ok(Ok(reply)) => Ok(reply),
+        }
     }
 
     /// Queues a job without waiting; the receiver yields its result.

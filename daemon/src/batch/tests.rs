@@ -36,6 +36,9 @@ impl LoadedModel for Echo {
         }
         Ok(inputs)
     }
+    fn host_only(&self) -> bool {
+        true
+    }
 }
 
 struct Fixture {
@@ -278,4 +281,99 @@ async fn a_batch_holding_every_client_runs_without_waiting_for_the_window() {
     }
     let runs: Vec<usize> = f.runs.lock().unwrap().iter().map(Vec::len).collect();
     assert_eq!(runs, [8, 8], "the first alone, then the two together (each padded to 8)");
+}
+
+/// Echoes `x` as `y` and records the thread of every run; `host_only` as given.
+struct Where {
+    sig: Signature,
+    host_only: bool,
+    threads: Arc<Mutex<Vec<std::thread::ThreadId>>>,
+}
+
+impl LoadedModel for Where {
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+    fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, AccelError> {
+        self.threads.lock().unwrap().push(std::thread::current().id());
+        Ok(inputs)
+    }
+    fn host_only(&self) -> bool {
+        self.host_only
+    }
+}
+
+/// The threads of `count` requests sent one at a time through [`Runner::run`].
+async fn threads_of_lone_requests(
+    host_only: bool,
+    count: usize,
+) -> (Vec<std::thread::ThreadId>, Runner) {
+    let spec = |n: &str| TensorSpec { name: n.into(), dtype: DType::F32, shape: vec![-1, -1] };
+    let sig = Signature {
+        inputs: vec![spec("x")],
+        outputs: vec![spec("y")],
+        zipmaps: Default::default(),
+    };
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let model = Where { sig, host_only, threads: threads.clone() };
+    let runner = Runner::start("t", vec![Box::new(model)], 4, batching(4)).unwrap();
+    for i in 0..count {
+        let input = rows(1, 3, i as f32);
+        let got = runner.run(input.clone(), Duration::from_secs(10)).await.unwrap().unwrap();
+        assert_eq!(got, input, "request {i}: the same answer inline or queued");
+    }
+    let seen = threads.lock().unwrap().clone();
+    (seen, runner)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn lone_short_requests_to_a_calm_deployment_run_on_the_callers_thread() {
+    let here = std::thread::current().id();
+    let (threads, _runner) = threads_of_lone_requests(true, 200).await;
+    assert_eq!(threads.len(), 200);
+    let streak = super::inline::CALM_STREAK;
+    // Request i (from 0) is the (i+1)th in a row to find the deployment idle.
+    assert!(
+        threads[..streak - 1].iter().all(|t| *t != here),
+        "until {streak} requests in a row have found the deployment idle, the worker runs them"
+    );
+    // Whether a given run is inline depends on measured run times (a run preempted on a busy
+    // machine moves the cost over the budget for a while): some must be.
+    let inline = threads.iter().filter(|t| **t == here).count();
+    assert!(inline > 0, "no lone request ran inline");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_backend_that_waits_on_a_device_always_runs_on_its_worker() {
+    let here = std::thread::current().id();
+    let (threads, _runner) = threads_of_lone_requests(false, 40).await;
+    assert!(threads.iter().all(|t| *t != here), "never on the caller's thread");
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_queued_and_batched_not_run_inline() {
+    let f = fixture(16, batching(8), true);
+    // The worker is held in a run: the requests below overlap it and each other.
+    let first = f.runner.submit(rows(1, 1, 0.0)).unwrap();
+    taken(&f.runner).await;
+    let (runner, t) = (&f.runner, Duration::from_secs(10));
+    let release = async {
+        while runner.depth() < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        f.release.send(()).unwrap();
+        f.release.send(()).unwrap();
+    };
+    let (a, b, c, ()) = tokio::join!(
+        runner.run(rows(1, 1, 1.0), t),
+        runner.run(rows(1, 1, 2.0), t),
+        runner.run(rows(1, 1, 3.0), t),
+        release
+    );
+    assert!(answer(first).await.is_ok());
+    for (i, a) in [a, b, c].into_iter().enumerate() {
+        assert_eq!(a.unwrap().unwrap(), rows(1, 1, i as f32 + 1.0));
+    }
+    let runs: Vec<usize> = f.runs.lock().unwrap().iter().map(Vec::len).collect();
+    assert_eq!(runs, [8, 8], "the first alone, then the three together");
 }

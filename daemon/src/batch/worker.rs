@@ -2,18 +2,22 @@
 //! policy is in the module doc of `batch`) and runs them.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use edgeserve_accel::{AccelError, LoadedModel, Tensor};
 
 use super::gather::{split_outputs, Batch};
+use super::inline::{timed, Pace, Slot};
 use super::queue::{BatchPolicy, Job};
 
 /// What a worker shares with its deployment's [`super::Runner`].
 pub(super) struct Context {
     pub rx: Receiver<Job>,
     pub policy: BatchPolicy,
+    /// Load and run cost, read by inline runs (`inline.rs`).
+    pub pace: Arc<Pace>,
 }
 
 /// Starts a named worker thread that runs jobs until the queue's sender is gone and it is empty.
@@ -21,7 +25,7 @@ pub(super) struct Context {
 /// `Failed` rather than serving with too few workers.
 pub(super) fn spawn(
     name: String,
-    mut model: Box<dyn LoadedModel>,
+    slot: Arc<Slot>,
     ctx: Context,
     builder: std::thread::Builder,
 ) -> std::io::Result<()> {
@@ -44,7 +48,7 @@ pub(super) fn spawn(
             let (batch, carried) = gather(first, &ctx, previous_jobs);
             next = carried;
             previous_jobs = batch.jobs.len();
-            run_batch(&name, model.as_mut(), batch, &ctx.policy);
+            run_batch(&name, &slot, batch, &ctx);
         }
         tracing::debug!(worker = %name, "worker stopped");
     });
@@ -91,7 +95,7 @@ fn gather(first: Job, ctx: &Context, previous_jobs: usize) -> (Batch, Option<Job
 /// Runs one model call, turning a panic into an error; observes its rows. A run of fewer rows
 /// than `policy.run_rows` gives is padded with zero rows to that many and its outputs sliced
 /// back, so a row's result never depends on how many rows share its run (see `probe.rs`).
-fn run_once(
+pub(super) fn run_once(
     name: &str,
     model: &mut dyn LoadedModel,
     inputs: Vec<Tensor>,
@@ -117,15 +121,25 @@ fn run_once(
 }
 
 /// Runs a batch and answers each job; a merged batch that fails is run again job by job, so
-/// only the failing request gets the error.
-fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch, policy: &BatchPolicy) {
+/// only the failing request gets the error. The model is held only while it runs (answers are
+/// sent after it is released, so a caller answered can run its next request inline at once),
+/// and the run's time goes to the deployment's [`Pace`].
+fn run_batch(name: &str, slot: &Slot, mut batch: Batch, ctx: &Context) {
+    let policy = &ctx.policy;
     batch.drop_abandoned();
     if batch.jobs.is_empty() {
         return;
     }
+    let (jobs, rows) = (batch.jobs.len(), batch.total());
     let split = batch
         .stacked_inputs()
-        .and_then(|inputs| run_once(name, model, inputs, policy))
+        .and_then(|inputs| {
+            let mut model = slot.lock();
+            let (outputs, took) = timed(|| run_once(name, model.as_mut(), inputs, policy));
+            drop(model);
+            ctx.pace.ran(jobs, rows, took);
+            outputs
+        })
         .and_then(|outputs| split_outputs(outputs, &batch.rows));
     match split {
         Ok(per_job) => {
@@ -143,7 +157,8 @@ fn run_batch(name: &str, model: &mut dyn LoadedModel, mut batch: Batch, policy: 
                     continue;
                 }
                 let Job { inputs, reply } = job;
-                let _ = reply.send(run_once(name, model, inputs, policy));
+                let outputs = run_once(name, slot.lock().as_mut(), inputs, policy);
+                let _ = reply.send(outputs);
             }
         }
     }

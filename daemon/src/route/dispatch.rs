@@ -10,7 +10,7 @@ use edgeserve_accel::{Signature, Tensor};
 
 use super::{Listener, PeerAddr, RequestId};
 use crate::auth::{self, Identity};
-use crate::batch::Runner;
+use crate::batch::{RunError, Runner};
 use crate::deploy::{DeploymentState, LiveDeployment, LiveEndpoint};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -251,7 +251,8 @@ pub async fn score(
     run(app, call, deployment, runner, inputs).await
 }
 
-/// Runs inputs on the deployment's queue, bounded by the request timeout.
+/// Runs inputs on the deployment: at once when it is idle and the run is short (`batch`'s
+/// inline runs), else on its queue, bounded by the request timeout.
 pub async fn run(
     app: &AppState,
     call: &Call,
@@ -260,35 +261,35 @@ pub async fn run(
     inputs: Vec<Tensor>,
 ) -> Result<Vec<Tensor>, ApiError> {
     let name = deployment.record.name.as_str();
-    let rx = runner.submit(inputs).map_err(|_| {
-        ApiError::unavailable(
+    let timeout = app.request_timeout();
+    let reply = runner.run(inputs, timeout).await.map_err(|e| match e {
+        RunError::QueueFull => ApiError::unavailable(
             "QueueFull",
             format!("deployment {name} has {} requests waiting; retry shortly", runner.capacity()),
             QUEUE_FULL_RETRY,
-        )
-    })?;
-    let timeout = app.request_timeout();
-    match tokio::time::timeout(timeout, rx).await {
-        Err(_) => Err(ApiError::unavailable(
+        ),
+        RunError::Timeout => ApiError::unavailable(
             "Timeout",
             format!(
                 "scoring took longer than {} ms (limits.request_timeout_ms)",
                 timeout.as_millis()
             ),
             QUEUE_FULL_RETRY,
-        )),
-        Ok(Err(_)) => {
+        ),
+        RunError::Dropped => {
             tracing::error!(request_id = %call.request_id.0, "worker dropped the request");
-            Err(ApiError::internal())
+            ApiError::internal()
         }
-        Ok(Ok(Err(e))) => {
+    })?;
+    match reply {
+        Err(e) => {
             tracing::error!(request_id = %call.request_id.0, deployment = name, kind = e.kind().as_str(), error = %e, "backend error");
             let error = ApiError::from_backend(&e);
             // Bad input is the client's fault; anything else counts towards `Degraded`.
             deployment.record_outcome(error.status.is_server_error());
             Err(error)
         }
-        Ok(Ok(Ok(outputs))) => {
+        Ok(outputs) => {
             deployment.count_request();
             deployment.record_outcome(false);
             Ok(outputs)
