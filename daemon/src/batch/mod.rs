@@ -17,8 +17,9 @@
 //!   size of a dynamic non-batch dimension) end the gathering and start the next batch.
 //! - Jobs whose client has gone (timeout, disconnect) are dropped, not run.
 //! - `max_batch_size = 1` turns batching off. Otherwise every run has one of a few fixed sizes:
-//!   `max_batch_size` rows, or a smaller power of two that the load probe proved gives every row
-//!   the same bits (`probe.rs`, [`BatchPolicy::buckets`]). A batch (or a request alone) is
+//!   `max_batch_size` rows, or a smaller size ([`run_sizes`]: powers of two, and quarter points
+//!   above the largest of them) that the load probe proved gives every row the same bits
+//!   (`probe.rs`, [`BatchPolicy::buckets`]). A batch (or a request alone) is
 //!   padded with zero rows to the smallest such size that holds it and its outputs sliced back.
 //!   Backends pick kernels by size (tract's matrix products), and their sums round differently,
 //!   so a row's result would otherwise depend, in the last bits, on how many rows shared its
@@ -48,7 +49,7 @@ mod worker;
 
 pub use inline::BUDGET as INLINE_BUDGET;
 pub use probe::{exact_buckets, rows_independent};
-pub use queue::{BatchPolicy, Job, QueueFull, Reply, RunError, Runner};
+pub use queue::{run_sizes, BatchPolicy, Job, QueueFull, Reply, RunError, Runner};
 
 #[cfg(test)]
 mod tests;

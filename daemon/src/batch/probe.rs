@@ -3,10 +3,11 @@
 //! run. Batched runs always have `max_batch_size` rows (padded with zeros, see `worker.rs`), since
 //! some backends pick kernels by size (tract's matrix products), whose sums round differently;
 //! the probe checks that, at that one size, a row's position and its mates do not matter either.
-//! A model that fails it gets no dynamic batching. A model that passes has its smaller
-//! power-of-two run sizes checked against that size ([`exact_buckets`]): a small batch, or a
-//! request alone, runs padded to the smallest size proven to give the same bits, not to
-//! `max_batch_size` (a lone row of a 32-row MLP computes 1 row, not 32).
+//! A model that fails it gets no dynamic batching. A model that passes has its smaller run
+//! sizes (powers of two, and quarter points above the largest: `queue::run_sizes`) checked
+//! against that size ([`exact_buckets`]): a small batch, or a request alone, runs padded to the
+//! smallest size proven to give the same bits, not to `max_batch_size` (a lone row of a 32-row
+//! MLP computes 1 row, not 32; a 21-row batch 24, not 32).
 
 use edgeserve_accel::{LoadedModel, Signature, Tensor, TensorData, DYNAMIC};
 
@@ -44,8 +45,8 @@ pub fn rows_independent(model: &mut dyn LoadedModel, rows: usize) -> Result<(), 
 }
 
 /// The smaller run sizes at which `model` gives each row exactly the outputs it gets in a run
-/// of `rows` rows, as a mask for [`crate::batch::BatchPolicy::buckets`] (bit `k`: `2^k` rows).
-/// Each power of two below `rows` is checked with that many varied rows, in order and reversed,
+/// of `rows` rows, as a mask for [`crate::batch::BatchPolicy::buckets`] (bit `k`: the `k`th of
+/// `run_sizes(rows)`). Each such size is checked with that many varied rows, in order and reversed,
 /// against the same rows in one run of `rows`; a size whose outputs differ in any bit (tract
 /// picks another kernel there), or whose run fails, is left out. Call it once
 /// [`rows_independent`] has passed at `rows`.
@@ -54,11 +55,7 @@ pub fn exact_buckets(model: &mut dyn LoadedModel, rows: usize) -> u32 {
     let Ok(inputs) = varied(&sig, rows) else { return 0 };
     let Ok(whole) = model.run(inputs.clone()) else { return 0 };
     let mut mask = 0;
-    for k in 0..u32::BITS {
-        let size = 1usize << k;
-        if size >= rows {
-            break;
-        }
+    for (k, size) in super::queue::run_sizes(rows).into_iter().enumerate() {
         let forward: Vec<usize> = (0..size).collect();
         let backward: Vec<usize> = (0..size).rev().collect();
         if [forward, backward].iter().all(|order| same_rows(model, &inputs, &whole, order)) {

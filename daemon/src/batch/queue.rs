@@ -28,9 +28,9 @@ pub struct BatchPolicy {
     /// The longest a worker waits, after taking a batch's first job, for more to fill it.
     pub window: Duration,
     /// Smaller run sizes proven equivalent to `max_rows` at load (`probe.rs`): bit `k` set means
-    /// a run of at most `2^k` rows may be padded to `2^k` instead of `max_rows`, because the
-    /// backend gives every row bit-identical outputs at both sizes. 0: every run is padded to
-    /// `max_rows`.
+    /// a run of at most `run_sizes(max_rows)[k]` rows may be padded to that size instead of
+    /// `max_rows`, because the backend gives every row bit-identical outputs at both sizes.
+    /// 0: every run is padded to `max_rows`.
     pub buckets: u32,
 }
 
@@ -50,12 +50,33 @@ impl BatchPolicy {
         if self.max_rows <= 1 || rows >= self.max_rows {
             return rows;
         }
-        (0..u32::BITS)
-            .filter(|k| self.buckets & (1 << k) != 0)
-            .map(|k| 1usize << k)
-            .find(|&b| b >= rows && b < self.max_rows)
+        run_sizes(self.max_rows)
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| self.buckets & (1 << k) != 0)
+            .map(|(_, size)| size)
+            .find(|&b| b >= rows)
             .unwrap_or(self.max_rows)
     }
+}
+
+/// The run sizes below `max_rows` a model may be proven at, ascending: the powers of two, then
+/// the quarter points between the largest of them and `max_rows` (16, then 20, 24 and 28 below
+/// 32). Under load most batches land in that top stretch, where padding to `max_rows` alone
+/// would compute up to half of each run for nothing (a 21-row batch padded to 32). At most 31
+/// sizes, so a `u32` mask ([`BatchPolicy::buckets`]) indexes them.
+pub fn run_sizes(max_rows: usize) -> Vec<usize> {
+    let mut sizes: Vec<usize> =
+        (0..28).map(|k| 1usize << k).take_while(|&size| size < max_rows).collect();
+    if let Some(&top) = sizes.last() {
+        for quarter in 1..4 {
+            let size = top + (max_rows - top) * quarter / 4;
+            if size > *sizes.last().unwrap_or(&0) && size < max_rows {
+                sizes.push(size);
+            }
+        }
+    }
+    sizes
 }
 
 /// The queue was full: the caller answers 503 at once rather than waiting.

@@ -213,6 +213,10 @@ fn runs_are_padded_to_the_smallest_proven_size() {
     let policy = BatchPolicy { buckets: 0b0110, ..BatchPolicy::new(32, Duration::ZERO) };
     let sizes: Vec<usize> = [1, 2, 3, 4, 5, 31, 32, 40].map(|r| policy.run_rows(r)).to_vec();
     assert_eq!(sizes, [2, 2, 4, 4, 32, 32, 32, 40]);
+    // Sizes 16, 20, 24 and 28 (bits 4 to 7) proven too: a 21-row batch computes 24 rows.
+    let policy = BatchPolicy { buckets: 0b1111_0110, ..BatchPolicy::new(32, Duration::ZERO) };
+    let sizes: Vec<usize> = [5, 16, 17, 21, 24, 25, 29].map(|r| policy.run_rows(r)).to_vec();
+    assert_eq!(sizes, [16, 16, 20, 24, 24, 28, 32]);
     assert_eq!(BatchPolicy::new(8, Duration::ZERO).run_rows(1), 8, "no proven size: max rows");
     assert_eq!(BatchPolicy::OFF.run_rows(3), 3, "batching off: never padded");
 }
@@ -256,11 +260,17 @@ fn the_probe_keeps_only_sizes_that_give_the_same_bits() {
         outputs: vec![spec("y")],
         zipmaps: Default::default(),
     };
+    assert_eq!(super::run_sizes(16), [1, 2, 4, 8, 10, 12, 14]);
+    assert_eq!(super::run_sizes(32), [1, 2, 4, 8, 16, 20, 24, 28]);
+    assert_eq!(super::run_sizes(12), [1, 2, 4, 8, 9, 10, 11]);
+    assert_eq!(super::run_sizes(3), [1, 2]);
+    assert_eq!(super::run_sizes(1), [] as [usize; 0]);
     let mut odd = RoundsDifferentlyBelow(sig.clone(), 4);
-    assert_eq!(super::exact_buckets(&mut odd, 16), 0b1100, "sizes 4 and 8 only");
+    assert_eq!(super::exact_buckets(&mut odd, 16), 0b111_1100, "4, 8, 10, 12 and 14, not 1 or 2");
+    let mut odd = RoundsDifferentlyBelow(sig.clone(), 11);
+    assert_eq!(super::exact_buckets(&mut odd, 16), 0b110_0000, "12 and 14 only");
     let mut exact = RoundsDifferentlyBelow(sig, 0);
-    assert_eq!(super::exact_buckets(&mut exact, 16), 0b1111, "1, 2, 4 and 8");
-    assert_eq!(super::exact_buckets(&mut exact, 12), 0b1111, "1, 2, 4 and 8 below 12");
+    assert_eq!(super::exact_buckets(&mut exact, 16), 0b111_1111, "every size below 16");
     assert_eq!(super::exact_buckets(&mut exact, 1), 0, "nothing below one row");
 }
 

@@ -76,8 +76,12 @@ fn batch_policy(r: &DeploymentRecord, model: Option<&mut Box<dyn LoadedModel>>) 
         return BatchPolicy::OFF;
     }
     let buckets = crate::batch::exact_buckets(model.as_mut(), max_rows);
-    let sizes: Vec<usize> =
-        (0..u32::BITS).filter(|k| buckets & (1 << k) != 0).map(|k| 1 << k).collect();
+    let sizes: Vec<usize> = crate::batch::run_sizes(max_rows)
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| buckets & (1 << k) != 0)
+        .map(|(_, size)| size)
+        .collect();
     tracing::debug!(deployment = %format!("{}/{}", r.endpoint, r.name), ?sizes, max_rows, "batch run sizes proven exact");
     BatchPolicy {
         buckets,
