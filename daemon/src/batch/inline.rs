@@ -9,8 +9,10 @@
 //!   at concurrency 32 with batching off, inline runs taken whenever the deployment happened
 //!   to be idle cost 9% of the throughput, though only 5% of requests ran inline;
 //! - nothing is queued and no other request is in flight now;
-//! - its predicted run time, its rows times the measured cost per row of lone runs, is within
-//!   [`BUDGET`], about what parsing a request costs the runtime thread anyway (tokio's guidance
+//! - its predicted run time, its input elements times the measured cost per input element of
+//!   lone runs, is within [`BUDGET`] (elements, not rows, so a one-row request with a long
+//!   dynamic dimension, a sequence say, is predicted long: costs that grow faster than the
+//!   input, such as attention over a sequence, are the predictor's blind spot), about what parsing a request costs the runtime thread anyway (tokio's guidance
 //!   for work between two awaits is 10–100 µs); a long run never holds a runtime thread;
 //! - the backend's runs are host computation only ([`LoadedModel::host_only`]: the CPU target),
 //!   never a wait on a device or driver that could stall a runtime thread for as long as the
@@ -71,9 +73,9 @@ pub(super) struct Pace {
     in_flight: AtomicUsize,
     /// Requests in a row that found no other in flight when they came.
     calm: AtomicUsize,
-    /// Measured wall time of a lone run per request row, in nanoseconds (a moving average);
+    /// Measured wall time of a lone run per input element, in picoseconds (a moving average);
     /// `u64::MAX` until the first lone run, so the first requests go to the workers.
-    nanos_per_row: AtomicU64,
+    picos_per_element: AtomicU64,
 }
 
 impl Pace {
@@ -81,7 +83,7 @@ impl Pace {
         Pace {
             in_flight: AtomicUsize::new(0),
             calm: AtomicUsize::new(0),
-            nanos_per_row: AtomicU64::new(u64::MAX),
+            picos_per_element: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -95,32 +97,34 @@ impl Pace {
         InFlight(self)
     }
 
-    /// A worker ran a batch of `jobs` requests, `rows` rows in all, in `took`.
-    pub fn ran(&self, jobs: usize, rows: usize, took: Duration) {
+    /// A worker ran a batch of `jobs` requests, `elements` input elements in all, in `took`.
+    pub fn ran(&self, jobs: usize, elements: usize, took: Duration) {
         if jobs == 1 {
-            self.lone(rows, took);
+            self.lone(elements, took);
         }
     }
 
-    /// A lone run of `rows` rows took `took`: the cost per row moves a quarter of the way to it.
-    pub fn lone(&self, rows: usize, took: Duration) {
-        let sample = u64::try_from(took.as_nanos() / rows.max(1) as u128).unwrap_or(u64::MAX - 1);
-        let old = self.nanos_per_row.load(Ordering::Relaxed);
+    /// A lone run of `elements` input elements took `took`: the cost per element moves a
+    /// quarter of the way to it.
+    pub fn lone(&self, elements: usize, took: Duration) {
+        let picos = took.as_nanos().saturating_mul(1000) / elements.max(1) as u128;
+        let sample = u64::try_from(picos).unwrap_or(u64::MAX - 1).min(u64::MAX - 1);
+        let old = self.picos_per_element.load(Ordering::Relaxed);
         let new = if old == u64::MAX { sample } else { (old / 4) * 3 + sample / 4 };
-        self.nanos_per_row.store(new, Ordering::Relaxed);
+        self.picos_per_element.store(new, Ordering::Relaxed);
     }
 
-    /// Whether a request of `rows` rows, counted in by [`Pace::enter`], may run inline, given
-    /// `queued` jobs waiting.
-    pub fn inline_ok(&self, rows: usize, queued: usize) -> bool {
+    /// Whether a request of `elements` input elements, counted in by [`Pace::enter`], may run
+    /// inline, given `queued` jobs waiting.
+    pub fn inline_ok(&self, elements: usize, queued: usize) -> bool {
         if queued > 0
             || self.in_flight.load(Ordering::Relaxed) > 1
             || self.calm.load(Ordering::Relaxed) < CALM_STREAK
         {
             return false;
         }
-        let per_row = self.nanos_per_row.load(Ordering::Relaxed);
-        (per_row as u128) * (rows.max(1) as u128) <= BUDGET.as_nanos()
+        let per_element = self.picos_per_element.load(Ordering::Relaxed);
+        (per_element as u128) * (elements.max(1) as u128) <= BUDGET.as_nanos() * 1000
     }
 }
 
@@ -131,6 +135,11 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The elements of a request's inputs, the unit of [`Pace`]'s cost.
+pub(super) fn elements(inputs: &[edgeserve_accel::Tensor]) -> usize {
+    inputs.iter().map(|t| t.data().len()).sum()
 }
 
 /// Times `f`, for [`Pace::lone`].
@@ -157,8 +166,8 @@ mod tests {
         assert!(!pace.inline_ok(1, 0), "nothing measured yet: the worker runs it");
         pace.ran(1, 1, Duration::from_micros(20));
         assert!(pace.inline_ok(1, 0));
-        assert!(pace.inline_ok(5, 0), "5 rows at 20 µs is within the budget");
-        assert!(!pace.inline_ok(6, 0), "6 rows at 20 µs is over it");
+        assert!(pace.inline_ok(5, 0), "5 elements at 20 µs each is within the budget");
+        assert!(!pace.inline_ok(6, 0), "6 elements at 20 µs each is over it");
         assert!(!pace.inline_ok(1, 1), "a queued job goes first");
         let other = pace.enter();
         assert!(!pace.inline_ok(1, 0), "another request is waiting for its answer");

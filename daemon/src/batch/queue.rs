@@ -6,7 +6,7 @@ use std::time::Duration;
 use edgeserve_accel::{AccelError, LoadedModel, Tensor};
 use tokio::sync::oneshot;
 
-use super::inline::{timed, Pace, Slot};
+use super::inline::{elements, timed, Pace, Slot};
 use super::worker;
 
 /// What a job's submitter receives: the outputs, one tensor per model output, or the error.
@@ -144,15 +144,15 @@ impl Runner {
     /// `timeout` for the answer. Dropping the future gives the request up (a queued job whose
     /// caller has gone is not run).
     pub async fn run(&self, inputs: Vec<Tensor>, timeout: Duration) -> Result<Reply, RunError> {
-        let rows = inputs.first().map(Tensor::rows).unwrap_or(1);
+        let size = elements(&inputs);
         let waiting = self.pace.enter();
-        if self.pace.inline_ok(rows, self.tx.len()) {
+        if self.pace.inline_ok(size, self.tx.len()) {
             let free = self.slots.iter().filter(|s| s.host_only()).find_map(|s| s.try_lock());
             if let Some(mut model) = free {
                 let (reply, took) =
                     timed(|| worker::run_once(&self.label, model.as_mut(), inputs, &self.policy));
                 drop(model);
-                self.pace.lone(rows, took);
+                self.pace.lone(size, took);
                 return Ok(reply);
             }
         }

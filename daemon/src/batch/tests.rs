@@ -317,7 +317,7 @@ impl LoadedModel for Where {
 async fn threads_of_lone_requests(
     host_only: bool,
     count: usize,
-) -> (Vec<std::thread::ThreadId>, Runner) {
+) -> (Vec<std::thread::ThreadId>, Runner, Arc<Mutex<Vec<std::thread::ThreadId>>>) {
     let spec = |n: &str| TensorSpec { name: n.into(), dtype: DType::F32, shape: vec![-1, -1] };
     let sig = Signature {
         inputs: vec![spec("x")],
@@ -333,13 +333,13 @@ async fn threads_of_lone_requests(
         assert_eq!(got, input, "request {i}: the same answer inline or queued");
     }
     let seen = threads.lock().unwrap().clone();
-    (seen, runner)
+    (seen, runner, threads)
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn lone_short_requests_to_a_calm_deployment_run_on_the_callers_thread() {
     let here = std::thread::current().id();
-    let (threads, _runner) = threads_of_lone_requests(true, 200).await;
+    let (threads, runner, seen) = threads_of_lone_requests(true, 200).await;
     assert_eq!(threads.len(), 200);
     let streak = super::inline::CALM_STREAK;
     // Request i (from 0) is the (i+1)th in a row to find the deployment idle.
@@ -351,12 +351,17 @@ async fn lone_short_requests_to_a_calm_deployment_run_on_the_callers_thread() {
     // machine moves the cost over the budget for a while): some must be.
     let inline = threads.iter().filter(|t| **t == here).count();
     assert!(inline > 0, "no lone request ran inline");
+    // One row, but a long dynamic dimension (a sequence, say): predicted by its elements (a
+    // million times those measured), it runs on the worker.
+    let long = rows(1, 3_000_000, 1.0);
+    assert!(runner.run(long, Duration::from_secs(10)).await.unwrap().is_ok());
+    assert_ne!(*seen.lock().unwrap().last().unwrap(), here, "a long request ran inline");
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_backend_that_waits_on_a_device_always_runs_on_its_worker() {
     let here = std::thread::current().id();
-    let (threads, _runner) = threads_of_lone_requests(false, 40).await;
+    let (threads, _runner, _) = threads_of_lone_requests(false, 40).await;
     assert!(threads.iter().all(|t| *t != here), "never on the caller's thread");
 }
 

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use edgeserve_accel::{AccelError, LoadedModel, Tensor};
 
 use super::gather::{split_outputs, Batch};
-use super::inline::{timed, Pace, Slot};
+use super::inline::{elements, timed, Pace, Slot};
 use super::queue::{BatchPolicy, Job};
 
 /// What a worker shares with its deployment's [`super::Runner`].
@@ -130,14 +130,15 @@ fn run_batch(name: &str, slot: &Slot, mut batch: Batch, ctx: &Context) {
     if batch.jobs.is_empty() {
         return;
     }
-    let (jobs, rows) = (batch.jobs.len(), batch.total());
+    let jobs = batch.jobs.len();
+    let size: usize = batch.jobs.iter().map(|j| elements(&j.inputs)).sum();
     let split = batch
         .stacked_inputs()
         .and_then(|inputs| {
             let mut model = slot.lock();
             let (outputs, took) = timed(|| run_once(name, model.as_mut(), inputs, policy));
             drop(model);
-            ctx.pace.ran(jobs, rows, took);
+            ctx.pace.ran(jobs, size, took);
             outputs
         })
         .and_then(|outputs| split_outputs(outputs, &batch.rows));
