@@ -222,10 +222,12 @@ pub trait LoadedModel: Send {
         None
     }
 
-    /// Whether a run is computation on the calling thread only, never waiting on a device or
-    /// driver (which could stall for as long as the device does). Only such runs may be made
-    /// on a caller's thread when they are measured to be short; the default, `false`, keeps
-    /// every run on the instance's worker thread.
+    /// Whether the next run is only computation on the calling thread at a cost that grows
+    /// with its inputs: it waits on no device or driver (which could stall for as long as the
+    /// device does) and does no one-off work such as building a plan for a new batch size.
+    /// Only then may a run be made on a caller's thread when it is measured to be short; the
+    /// default, `false`, keeps every run on the instance's worker thread. It may change while
+    /// the model serves, so it is asked before each such run.
     fn host_only(&self) -> bool {
         false
     }

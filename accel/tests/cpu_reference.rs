@@ -153,3 +153,19 @@ fn heavy_matches_onnxruntime() {
 fn ops_tour_matches_onnxruntime() {
     check_against_reference("ops_tour");
 }
+
+#[test]
+fn a_model_planned_per_batch_size_may_not_run_on_a_callers_thread() {
+    let backend = edgeserve_accel::cpu::CpuBackend::new();
+    let load = |name: &str| {
+        backend.load(&ModelArtifact::new(models_dir().join(name)), &LoadOptions::default()).unwrap()
+    };
+    let mut mlp = load("mlp");
+    mlp.run(mlp.signature().zeros(3).unwrap()).unwrap();
+    assert!(mlp.host_only(), "the MLP runs one symbolic plan for every batch size");
+    // Resize sized from Shape(x): its first run switches it to a plan per batch size, and a
+    // new size then builds a plan (tens of ms).
+    let mut interpolate = load("exporters/torch_interpolate");
+    interpolate.run(interpolate.signature().zeros(3).unwrap()).unwrap();
+    assert!(!interpolate.host_only(), "planned per batch size");
+}

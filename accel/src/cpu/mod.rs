@@ -279,8 +279,11 @@ impl LoadedModel for CpuModel {
         self.f16.narrow(&self.signature, outputs)
     }
 
-    /// tract computes on the calling thread and waits on nothing.
+    /// tract computes on the calling thread and waits on nothing; but a model planned per batch
+    /// size builds a plan, tens of ms or more, at each new size. (A model still on its symbolic
+    /// plan switches to per-batch plans at the first run that needs a concrete batch; the
+    /// daemon's load-time runs, at 1 row and `max_batch_size`, meet that run before serving.)
     fn host_only(&self) -> bool {
-        true
+        !matches!(self.plans, plan::Plans::PerBatch { .. })
     }
 }

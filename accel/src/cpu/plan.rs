@@ -10,7 +10,9 @@ use tract_onnx::prelude::{IntoRunnable, Symbol, TDim, TValue, TVec, TypedModel, 
 use crate::AccelError;
 
 /// Plans kept per batch size in per-batch mode; the least recently used is dropped past this.
-const PER_BATCH_PLANS: usize = 8;
+/// The daemon's batches use up to 11 sizes at `max_batch_size` 64 (powers of two, three
+/// quarter points above the largest, the maximum: `batch::run_sizes`), so all stay planned.
+const PER_BATCH_PLANS: usize = 12;
 
 /// How a model runs.
 pub enum Plans {

@@ -9,15 +9,15 @@
 //!   at concurrency 32 with batching off, inline runs taken whenever the deployment happened
 //!   to be idle cost 9% of the throughput, though only 5% of requests ran inline;
 //! - nothing is queued and no other request is in flight now;
-//! - its predicted run time, its input elements times the measured cost per input element of
-//!   lone runs, is within [`BUDGET`] (elements, not rows, so a one-row request with a long
-//!   dynamic dimension, a sequence say, is predicted long: costs that grow faster than the
-//!   input, such as attention over a sequence, are the predictor's blind spot), about what parsing a request costs the runtime thread anyway (tokio's guidance
-//!   for work between two awaits is 10–100 µs); a long run never holds a runtime thread;
-//! - the backend's runs are host computation only ([`LoadedModel::host_only`]: the CPU target),
-//!   never a wait on a device or driver that could stall a runtime thread for as long as the
-//!   device does;
-//! - a model instance is free (its worker is not running a batch).
+//! - its predicted run time is within [`BUDGET`], about what parsing a request costs the
+//!   runtime thread anyway (tokio's guidance for work between two awaits is 10–100 µs). The
+//!   prediction is its [`cost_units`] (input elements, scaled up by the padding its run gets)
+//!   times the measured time per unit of successful lone runs. Elements, not rows, so a one-row
+//!   request with a long dynamic dimension, a sequence say, is predicted long; costs that grow
+//!   faster than the input, such as attention over a sequence, are the predictor's blind spot;
+//! - a model instance is free (its worker is not running a batch), and its next run is host
+//!   computation only ([`LoadedModel::host_only`]: the CPU target with one plan for every batch
+//!   size), never a wait on a device or driver, nor a plan built for a new batch size.
 //!
 //! The run is the same call a worker makes (`worker::run_once`: same padding, same panic
 //! catching), so the response is byte-identical to the queued one.
@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use edgeserve_accel::LoadedModel;
 
+use super::queue::BatchPolicy;
+
 /// The longest a run may be predicted to take and still run on the caller's (runtime) thread.
 pub const BUDGET: Duration = Duration::from_micros(100);
 
@@ -37,33 +39,28 @@ pub const CALM_STREAK: usize = 16;
 /// One model instance, shared by its worker thread and inline runs; whoever runs holds it.
 pub(super) struct Slot {
     model: Mutex<Box<dyn LoadedModel>>,
-    /// The instance's [`LoadedModel::host_only`], read once.
-    host_only: bool,
 }
 
 impl Slot {
     pub fn new(model: Box<dyn LoadedModel>) -> Slot {
-        Slot { host_only: model.host_only(), model: Mutex::new(model) }
+        Slot { model: Mutex::new(model) }
     }
 
-    /// Whether this instance may run on a caller's thread.
-    pub fn host_only(&self) -> bool {
-        self.host_only
-    }
-
-    /// The model, waiting for an inline run to finish (at most about [`BUDGET`]).
+    /// The model, waiting for an inline run to finish (predicted within [`BUDGET`]).
     pub fn lock(&self) -> MutexGuard<'_, Box<dyn LoadedModel>> {
         // Runs catch panics inside the lock (`run_once`), so a poisoned lock holds a sound model.
         self.model.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The model if nobody is running it now.
+    /// The model if nobody is running it now and its next run may be made inline
+    /// ([`LoadedModel::host_only`]).
     pub fn try_lock(&self) -> Option<MutexGuard<'_, Box<dyn LoadedModel>>> {
-        match self.model.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
+        let guard = match self.model.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        guard.host_only().then_some(guard)
     }
 }
 
@@ -73,9 +70,9 @@ pub(super) struct Pace {
     in_flight: AtomicUsize,
     /// Requests in a row that found no other in flight when they came.
     calm: AtomicUsize,
-    /// Measured wall time of a lone run per input element, in picoseconds (a moving average);
-    /// `u64::MAX` until the first lone run, so the first requests go to the workers.
-    picos_per_element: AtomicU64,
+    /// Measured wall time of a successful lone run per [`cost_units`] unit, in picoseconds (a
+    /// moving average); `u64::MAX` until the first, so the first requests go to the workers.
+    picos_per_unit: AtomicU64,
 }
 
 impl Pace {
@@ -83,7 +80,7 @@ impl Pace {
         Pace {
             in_flight: AtomicUsize::new(0),
             calm: AtomicUsize::new(0),
-            picos_per_element: AtomicU64::new(u64::MAX),
+            picos_per_unit: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -97,34 +94,36 @@ impl Pace {
         InFlight(self)
     }
 
-    /// A worker ran a batch of `jobs` requests, `elements` input elements in all, in `took`.
-    pub fn ran(&self, jobs: usize, elements: usize, took: Duration) {
-        if jobs == 1 {
-            self.lone(elements, took);
+    /// A worker's run of a batch of `jobs` requests, `units` [`cost_units`] in all, took
+    /// `took`; `ok`: it succeeded. Only successful lone runs are measured: a request refused in
+    /// a microsecond says nothing of what a valid one costs.
+    pub fn ran(&self, jobs: usize, units: usize, took: Duration, ok: bool) {
+        if jobs == 1 && ok {
+            self.lone(units, took);
         }
     }
 
-    /// A lone run of `elements` input elements took `took`: the cost per element moves a
+    /// A successful lone run of `units` [`cost_units`] took `took`: the cost per unit moves a
     /// quarter of the way to it.
-    pub fn lone(&self, elements: usize, took: Duration) {
-        let picos = took.as_nanos().saturating_mul(1000) / elements.max(1) as u128;
+    pub fn lone(&self, units: usize, took: Duration) {
+        let picos = took.as_nanos().saturating_mul(1000) / units.max(1) as u128;
         let sample = u64::try_from(picos).unwrap_or(u64::MAX - 1).min(u64::MAX - 1);
-        let old = self.picos_per_element.load(Ordering::Relaxed);
+        let old = self.picos_per_unit.load(Ordering::Relaxed);
         let new = if old == u64::MAX { sample } else { (old / 4) * 3 + sample / 4 };
-        self.picos_per_element.store(new, Ordering::Relaxed);
+        self.picos_per_unit.store(new, Ordering::Relaxed);
     }
 
-    /// Whether a request of `elements` input elements, counted in by [`Pace::enter`], may run
+    /// Whether a request of `units` [`cost_units`], counted in by [`Pace::enter`], may run
     /// inline, given `queued` jobs waiting.
-    pub fn inline_ok(&self, elements: usize, queued: usize) -> bool {
+    pub fn inline_ok(&self, units: usize, queued: usize) -> bool {
         if queued > 0
             || self.in_flight.load(Ordering::Relaxed) > 1
             || self.calm.load(Ordering::Relaxed) < CALM_STREAK
         {
             return false;
         }
-        let per_element = self.picos_per_element.load(Ordering::Relaxed);
-        (per_element as u128) * (elements.max(1) as u128) <= BUDGET.as_nanos() * 1000
+        let per_unit = self.picos_per_unit.load(Ordering::Relaxed);
+        (per_unit as u128) * (units.max(1) as u128) <= BUDGET.as_nanos() * 1000
     }
 }
 
@@ -137,7 +136,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The elements of a request's inputs, the unit of [`Pace`]'s cost.
+/// What a run of `elements` input elements in `rows` rows costs, in [`Pace`]'s unit: the
+/// elements scaled by the padding `policy` gives the run (a lone row padded to 32 rows costs 32
+/// rows' worth).
+pub(super) fn cost_units(elements: usize, rows: usize, policy: &BatchPolicy) -> usize {
+    let rows = rows.max(1);
+    elements.saturating_mul(policy.run_rows(rows).max(rows)) / rows
+}
+
+/// The elements of a request's inputs.
 pub(super) fn elements(inputs: &[edgeserve_accel::Tensor]) -> usize {
     inputs.iter().map(|t| t.data().len()).sum()
 }
@@ -164,7 +171,9 @@ mod tests {
         calm(&pace);
         let me = pace.enter();
         assert!(!pace.inline_ok(1, 0), "nothing measured yet: the worker runs it");
-        pace.ran(1, 1, Duration::from_micros(20));
+        pace.ran(1, 1, Duration::from_nanos(500), false);
+        assert!(!pace.inline_ok(1, 0), "a failed run is not a measurement");
+        pace.ran(1, 1, Duration::from_micros(20), true);
         assert!(pace.inline_ok(1, 0));
         assert!(pace.inline_ok(5, 0), "5 elements at 20 µs each is within the budget");
         assert!(!pace.inline_ok(6, 0), "6 elements at 20 µs each is over it");
@@ -178,8 +187,19 @@ mod tests {
         calm(&pace);
         let me = pace.enter();
         assert!(pace.inline_ok(1, 0), "calm again after a streak of lone requests");
-        pace.ran(1, 1, Duration::from_millis(10));
+        pace.ran(1, 1, Duration::from_millis(10), true);
         assert!(!pace.inline_ok(1, 0), "a slow lone run moves the cost over the budget");
         drop(me);
+    }
+
+    #[test]
+    fn padding_counts_in_the_cost() {
+        let unproven = BatchPolicy::new(32, Duration::ZERO);
+        assert_eq!(cost_units(10, 1, &unproven), 320, "a lone row computes 32");
+        assert_eq!(cost_units(310, 31, &unproven), 320);
+        assert_eq!(cost_units(400, 40, &unproven), 400, "larger than max: its own size");
+        assert_eq!(cost_units(10, 1, &BatchPolicy::OFF), 10);
+        let proven = BatchPolicy { buckets: 0b1, ..unproven };
+        assert_eq!(cost_units(10, 1, &proven), 10, "size 1 proven");
     }
 }

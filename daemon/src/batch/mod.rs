@@ -1,5 +1,6 @@
 //! Where scoring requests wait and run: a bounded queue per deployment, drained by one worker
-//! thread per model instance, off the async runtime, with dynamic batching.
+//! thread per model instance, off the async runtime, with dynamic batching; a lone short
+//! request to a calm deployment runs at once instead (below).
 //!
 //! # Batching policy
 //!
@@ -36,10 +37,12 @@
 //!
 //! # Inline runs
 //!
-//! When a deployment is idle (nothing queued, its last batch held one request) and a lone run
-//! has been measured to take at most [`INLINE_BUDGET`], a request runs at once on the thread
-//! that decoded it, the same call a worker would make, instead of two thread hand-offs that
-//! cost more than the run (`inline.rs`). Under concurrency batches form and requests queue.
+//! When a deployment is calm (each of the last 16 requests found no other in flight), nothing is
+//! queued or in flight now, and the run is predicted from measured lone runs to take at most
+//! [`INLINE_BUDGET`] on a backend that only computes on the host, a request runs at once on the
+//! thread that decoded it, the same call a worker would make, instead of two thread hand-offs
+//! that cost more than the run (`inline.rs` has the conditions and why). Under concurrency the
+//! streak breaks: requests queue and batch.
 
 mod gather;
 mod inline;

@@ -1,8 +1,9 @@
 //! The load-time check that a model may be batched: every input and output has a dynamic batch
 //! (dim 0), and each of a few varied rows gives bit-identical outputs whichever rows share its
-//! run. Batched runs always have `max_batch_size` rows (padded with zeros, see `worker.rs`), since
-//! some backends pick kernels by size (tract's matrix products), whose sums round differently;
-//! the probe checks that, at that one size, a row's position and its mates do not matter either.
+//! run. Batched runs are padded with zeros to a few fixed sizes, `max_batch_size` first (see
+//! `worker.rs`), since some backends pick kernels by size (tract's matrix products), whose sums
+//! round differently; the probe checks that, at that size, a row's position and its mates do
+//! not matter either.
 //! A model that fails it gets no dynamic batching. A model that passes has its smaller run
 //! sizes (powers of two, and quarter points above the largest: `queue::run_sizes`) checked
 //! against that size ([`exact_buckets`]): a small batch, or a request alone, runs padded to the

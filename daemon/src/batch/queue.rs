@@ -6,7 +6,7 @@ use std::time::Duration;
 use edgeserve_accel::{AccelError, LoadedModel, Tensor};
 use tokio::sync::oneshot;
 
-use super::inline::{elements, timed, Pace, Slot};
+use super::inline::{cost_units, elements, timed, Pace, Slot};
 use super::worker;
 
 /// What a job's submitter receives: the outputs, one tensor per model output, or the error.
@@ -139,20 +139,22 @@ impl Runner {
     }
 
     /// Runs a request: at once on the caller's thread when its deployment is idle and the run
-    /// is measured to be short (the conditions are in `inline.rs`; the thread is held for at
-    /// most about [`super::INLINE_BUDGET`]), otherwise through the queue, waiting at most
+    /// is predicted to be short (the conditions are in `inline.rs`: within
+    /// [`super::INLINE_BUDGET`] by measured costs), otherwise through the queue, waiting at most
     /// `timeout` for the answer. Dropping the future gives the request up (a queued job whose
     /// caller has gone is not run).
     pub async fn run(&self, inputs: Vec<Tensor>, timeout: Duration) -> Result<Reply, RunError> {
-        let size = elements(&inputs);
+        let rows = inputs.first().map(Tensor::rows).unwrap_or(1);
+        let units = cost_units(elements(&inputs), rows, &self.policy);
         let waiting = self.pace.enter();
-        if self.pace.inline_ok(size, self.tx.len()) {
-            let free = self.slots.iter().filter(|s| s.host_only()).find_map(|s| s.try_lock());
-            if let Some(mut model) = free {
+        if self.pace.inline_ok(units, self.tx.len()) {
+            if let Some(mut model) = self.slots.iter().find_map(|s| s.try_lock()) {
                 let (reply, took) =
                     timed(|| worker::run_once(&self.label, model.as_mut(), inputs, &self.policy));
                 drop(model);
-                self.pace.lone(size, took);
+                if reply.is_ok() {
+                    self.pace.lone(units, took);
+                }
                 return Ok(reply);
             }
         }

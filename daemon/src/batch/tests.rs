@@ -16,6 +16,8 @@ struct Echo {
     permits: Option<crossbeam_channel::Receiver<()>>,
     /// The elements of every run, in order.
     runs: Arc<Mutex<Vec<Vec<f32>>>>,
+    /// The thread of every run, in order.
+    threads: Arc<Mutex<Vec<std::thread::ThreadId>>>,
 }
 
 impl LoadedModel for Echo {
@@ -28,6 +30,7 @@ impl LoadedModel for Echo {
         }
         let TensorData::F32(v) = inputs[0].data() else { panic!("f32 only") };
         self.runs.lock().unwrap().push(v.clone());
+        self.threads.lock().unwrap().push(std::thread::current().id());
         if v.iter().any(|x| x.is_nan()) {
             panic!("backend bug");
         }
@@ -45,6 +48,7 @@ struct Fixture {
     runner: Runner,
     release: crossbeam_channel::Sender<()>,
     runs: Arc<Mutex<Vec<Vec<f32>>>>,
+    threads: Arc<Mutex<Vec<std::thread::ThreadId>>>,
 }
 
 fn fixture(max_queue: usize, policy: BatchPolicy, held: bool) -> Fixture {
@@ -56,9 +60,11 @@ fn fixture(max_queue: usize, policy: BatchPolicy, held: bool) -> Fixture {
     };
     let (release, permits) = crossbeam_channel::unbounded();
     let runs = Arc::new(Mutex::new(Vec::new()));
-    let model = Echo { sig, permits: held.then_some(permits), runs: runs.clone() };
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let permits = held.then_some(permits);
+    let model = Echo { sig, permits, runs: runs.clone(), threads: threads.clone() };
     let runner = Runner::start("t", vec![Box::new(model)], max_queue, policy).unwrap();
-    Fixture { runner, release, runs }
+    Fixture { runner, release, runs, threads }
 }
 
 #[test]
@@ -68,7 +74,7 @@ fn a_worker_that_cannot_start_fails_the_runner() {
     let spec = TensorSpec { name: "x".into(), dtype: DType::F32, shape: vec![-1, -1] };
     let sig =
         Signature { inputs: vec![spec.clone()], outputs: vec![spec], zipmaps: Default::default() };
-    let model = Echo { sig, permits: None, runs: Default::default() };
+    let model = Echo { sig, permits: None, runs: Default::default(), threads: Default::default() };
     // A stack no machine can map: the thread cannot be created.
     let huge = || std::thread::Builder::new().stack_size(1 << 60);
     let err = Runner::start_with("t", vec![Box::new(model)], 4, BatchPolicy::OFF, huge).err();
@@ -365,9 +371,25 @@ async fn a_backend_that_waits_on_a_device_always_runs_on_its_worker() {
     assert!(threads.iter().all(|t| *t != here), "never on the caller's thread");
 }
 
-#[tokio::test]
-async fn concurrent_requests_are_queued_and_batched_not_run_inline() {
+/// Sends `count` lone requests one at a time through [`Runner::run`] (releasing a held model
+/// once for each); returns how many ran on this thread.
+async fn lone_requests(f: &Fixture, count: usize) -> usize {
+    let here = std::thread::current().id();
+    let before = f.threads.lock().unwrap().len();
+    for i in 0..count {
+        f.release.send(()).unwrap();
+        let got = f.runner.run(rows(1, 1, i as f32), Duration::from_secs(10)).await;
+        assert_eq!(got.unwrap().unwrap(), rows(1, 1, i as f32));
+    }
+    f.threads.lock().unwrap()[before..].iter().filter(|t| **t == here).count()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn overlapping_requests_queue_and_batch_after_a_calm_spell() {
     let f = fixture(16, batching(8), true);
+    assert!(lone_requests(&f, 30).await > 0, "the calm spell ran requests inline");
+    let here = std::thread::current().id();
+    let inline_before = f.threads.lock().unwrap().iter().filter(|t| **t == here).count();
     // The worker is held in a run: the requests below overlap it and each other.
     let first = f.runner.submit(rows(1, 1, 0.0)).unwrap();
     taken(&f.runner).await;
@@ -389,6 +411,29 @@ async fn concurrent_requests_are_queued_and_batched_not_run_inline() {
     for (i, a) in [a, b, c].into_iter().enumerate() {
         assert_eq!(a.unwrap().unwrap(), rows(1, 1, i as f32 + 1.0));
     }
-    let runs: Vec<usize> = f.runs.lock().unwrap().iter().map(Vec::len).collect();
+    let runs: Vec<usize> = f.runs.lock().unwrap().iter().rev().take(2).map(Vec::len).collect();
     assert_eq!(runs, [8, 8], "the first alone, then the three together");
+    let inline_after = f.threads.lock().unwrap().iter().filter(|t| **t == here).count();
+    assert_eq!(inline_after, inline_before, "no overlapping request ran inline");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn requests_given_up_or_refused_leave_the_deployment_calm_again() {
+    let f = fixture(2, batching(8), true);
+    assert!(lone_requests(&f, 30).await > 0, "the calm spell ran requests inline");
+    let held = f.runner.submit(rows(1, 1, 0.0)).unwrap();
+    taken(&f.runner).await;
+    let (runner, long) = (&f.runner, Duration::from_secs(10));
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(20), runner.run(rows(1, 1, 1.0), long));
+    assert!(dropped.await.is_err(), "queued behind the held run, then given up by its caller");
+    let timed_out = runner.run(rows(1, 1, 2.0), Duration::from_millis(20)).await;
+    assert_eq!(timed_out.err(), Some(super::RunError::Timeout));
+    let refused = runner.run(rows(1, 1, 3.0), long).await;
+    assert_eq!(refused.err(), Some(super::RunError::QueueFull), "both given-up jobs still queued");
+    f.release.send(()).unwrap();
+    assert!(answer(held).await.is_ok());
+    taken(&f.runner).await; // the worker skips the two given-up jobs
+                            // Had any of the three stayed counted in flight, no request would run inline again.
+    assert!(lone_requests(&f, 30).await > 0, "inline runs resumed");
 }

@@ -1,5 +1,6 @@
-//! Worker threads: each owns one model instance, gathers jobs off the queue into batches (the
-//! policy is in the module doc of `batch`) and runs them.
+//! Worker threads: each serves one model instance (shared with inline runs, `inline.rs`),
+//! gathers jobs off the queue into batches (the policy is in the module doc of `batch`) and runs
+//! them.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use edgeserve_accel::{AccelError, LoadedModel, Tensor};
 
 use super::gather::{split_outputs, Batch};
-use super::inline::{elements, timed, Pace, Slot};
+use super::inline::{cost_units, elements, timed, Pace, Slot};
 use super::queue::{BatchPolicy, Job};
 
 /// What a worker shares with its deployment's [`super::Runner`].
@@ -132,13 +133,14 @@ fn run_batch(name: &str, slot: &Slot, mut batch: Batch, ctx: &Context) {
     }
     let jobs = batch.jobs.len();
     let size: usize = batch.jobs.iter().map(|j| elements(&j.inputs)).sum();
+    let units = cost_units(size, batch.total(), policy);
     let split = batch
         .stacked_inputs()
         .and_then(|inputs| {
             let mut model = slot.lock();
             let (outputs, took) = timed(|| run_once(name, model.as_mut(), inputs, policy));
             drop(model);
-            ctx.pace.ran(jobs, size, took);
+            ctx.pace.ran(jobs, units, took, outputs.is_ok());
             outputs
         })
         .and_then(|outputs| split_outputs(outputs, &batch.rows));

@@ -238,7 +238,7 @@ pub fn mirror(app: &Arc<AppState>, endpoint: &LiveEndpoint, call: &Call, inputs:
 }
 
 /// The one scoring step every route shares (seed, Open Inference Protocol, `endpoint invoke`):
-/// copies to the endpoint's mirrors, then the inputs run on the chosen deployment's queue.
+/// copies to the endpoint's mirrors, then the inputs run on the chosen deployment ([`run`]).
 pub async fn score(
     app: &Arc<AppState>,
     call: &Call,
