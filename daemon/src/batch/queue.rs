@@ -50,13 +50,16 @@ impl BatchPolicy {
         if self.max_rows <= 1 || rows >= self.max_rows {
             return rows;
         }
-        run_sizes(self.max_rows)
-            .into_iter()
+        self.proven_sizes().find(|&b| b >= rows).unwrap_or(self.max_rows)
+    }
+
+    /// The run sizes below `max_rows` proven at load ([`BatchPolicy::buckets`]), ascending;
+    /// computed as it goes, without allocating (it is asked on every request).
+    pub fn proven_sizes(&self) -> impl Iterator<Item = usize> + '_ {
+        sizes(self.max_rows)
             .enumerate()
             .filter(|(k, _)| self.buckets & (1 << k) != 0)
-            .map(|(_, size)| size)
-            .find(|&b| b >= rows)
-            .unwrap_or(self.max_rows)
+            .map(|(_, s)| s)
     }
 }
 
@@ -66,17 +69,22 @@ impl BatchPolicy {
 /// would compute up to half of each run for nothing (a 21-row batch padded to 32). At most 31
 /// sizes, so a `u32` mask ([`BatchPolicy::buckets`]) indexes them.
 pub fn run_sizes(max_rows: usize) -> Vec<usize> {
-    let mut sizes: Vec<usize> =
-        (0..28).map(|k| 1usize << k).take_while(|&size| size < max_rows).collect();
-    if let Some(&top) = sizes.last() {
-        for quarter in 1..4 {
-            let size = top + (max_rows - top) * quarter / 4;
-            if size > *sizes.last().unwrap_or(&0) && size < max_rows {
-                sizes.push(size);
-            }
-        }
-    }
-    sizes
+    sizes(max_rows).collect()
+}
+
+/// [`run_sizes`] as an iterator, computed as it goes.
+fn sizes(max_rows: usize) -> impl Iterator<Item = usize> {
+    let powers = (0..28).map(|k| 1usize << k).take_while(move |&size| size < max_rows);
+    let top = powers.clone().last();
+    let quarters = top.into_iter().flat_map(move |top| {
+        // Quarter points ascend but may repeat (or equal `top`) when few rows lie above it.
+        (1..4).map(move |q| top + (max_rows - top) * q / 4).scan(top, move |last, size| {
+            let new = size > *last && size < max_rows;
+            *last = (*last).max(size);
+            Some(new.then_some(size))
+        })
+    });
+    powers.chain(quarters.flatten())
 }
 
 /// The queue was full: the caller answers 503 at once rather than waiting.

@@ -76,17 +76,13 @@ fn batch_policy(r: &DeploymentRecord, model: Option<&mut Box<dyn LoadedModel>>) 
         return BatchPolicy::OFF;
     }
     let buckets = crate::batch::exact_buckets(model.as_mut(), max_rows);
-    let sizes: Vec<usize> = crate::batch::run_sizes(max_rows)
-        .into_iter()
-        .enumerate()
-        .filter(|(k, _)| buckets & (1 << k) != 0)
-        .map(|(_, size)| size)
-        .collect();
-    tracing::debug!(deployment = %format!("{}/{}", r.endpoint, r.name), ?sizes, max_rows, "batch run sizes proven exact");
-    BatchPolicy {
+    let policy = BatchPolicy {
         buckets,
         ..BatchPolicy::new(max_rows, std::time::Duration::from_micros(r.batch_window_us))
-    }
+    };
+    let sizes: Vec<usize> = policy.proven_sizes().collect();
+    tracing::debug!(deployment = %format!("{}/{}", r.endpoint, r.name), ?sizes, max_rows, "batch run sizes proven exact");
+    policy
 }
 
 /// Runs zeros of the signature at batch 1 and at the largest configured batch, so a model that
