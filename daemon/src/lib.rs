@@ -20,6 +20,7 @@ pub mod devcert;
 pub mod error;
 pub mod fuzz;
 pub mod listen;
+pub mod log_writer;
 pub mod manage;
 pub mod memory;
 pub mod metrics;

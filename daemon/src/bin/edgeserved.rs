@@ -5,14 +5,15 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use edgeserve_daemon::cli::args::DaemonArgs as Args;
-use edgeserve_daemon::{config, daemon, demo};
+use edgeserve_daemon::{config, daemon, demo, log_writer};
 
 /// Logs to journald with structured fields under systemd (`JOURNAL_STREAM` set), else as text
-/// on stderr (coloured on a terminal). Text lines are written by a thread of their own through a
-/// bounded queue (8,192 lines; past that, lines are dropped rather than wait, and how many is
-/// logged within 10 s), so a slow or stopped reader of stderr never blocks a runtime thread, and
-/// lines written in a burst leave in one write. The returned guard flushes what is queued when it is dropped: hold it until exit.
-fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// on stderr (coloured on a terminal) through `log_writer::BatchWriter`: lines gather in a 1 MiB
+/// buffer and a thread of their own writes them in batches (past 1 MiB, lines are dropped rather
+/// than wait, and how many is logged), so a slow or stopped reader of stderr never blocks a
+/// runtime thread. The returned guard writes what is gathered when it is dropped: hold it until
+/// exit.
+fn init_logging() -> Option<log_writer::FlushGuard> {
     use std::io::IsTerminal;
 
     use tracing_subscriber::layer::SubscriberExt;
@@ -29,29 +30,25 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         }
     }
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .thread_name("log writer")
-        // The queue is allocated whole: the crate's default (128,000 lines) was 4 MiB of RSS.
-        .buffered_lines_limit(8192)
-        .finish(std::io::BufWriter::new(std::io::stderr()));
-    let dropped = writer.error_counter();
-    tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(ansi).with_writer(writer).init();
-    // Lines dropped while stderr was not read are said once it is read again.
-    let _ = std::thread::Builder::new().name("log drops".into()).spawn(move || {
-        let mut said = 0;
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(10));
-            let now = dropped.dropped_lines();
-            if now > said {
-                tracing::warn!(
-                    dropped = now - said,
-                    "log lines were dropped: stderr was not read fast enough (journald or the log collector is stalled)"
-                );
-                said = now;
-            }
+    match log_writer::BatchWriter::new(std::io::stderr(), 1 << 20) {
+        Ok((writer, guard)) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_ansi(ansi)
+                .with_writer(writer)
+                .init();
+            Some(guard)
         }
-    });
-    Some(guard)
+        // No thread for the writer: write each line to stderr directly.
+        Err(_) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_ansi(ansi)
+                .with_writer(std::io::stderr)
+                .init();
+            None
+        }
+    }
 }
 
 fn main() {
@@ -116,7 +113,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Points the OpenCL driver's kernel cache at `{state_dir}/cache/pocl` (unless the operator set
 /// `POCL_CACHE_DIR`). Runs before the async runtime starts, as it sets an environment variable:
-/// the only other threads by then are the log writer's two, which read no environment. A folder
+/// the only other threads by then are the log writer's, which reads no environment. A folder
 /// that cannot be used is logged and only the GPU target suffers; other targets keep serving.
 fn prepare_driver_cache(state_dir: &std::path::Path) {
     let default_dir = state_dir.join("cache").join("pocl");
