@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::nested::{flat_values, flatten, leaves_to_data, zipmap_rows};
+use super::nested::{flatten, leaves_to_data, zipmap_rows};
 
 /// The protocol's name for a dtype.
 pub fn datatype(dtype: DType) -> &'static str {
@@ -172,15 +172,24 @@ pub fn decode_json(
     binary: Option<&[u8]>,
 ) -> Option<Result<Decoded, String>> {
     let split = super::split::split(json)?;
+    // The rest is read as a tree first, so it is refused exactly as the general path refuses a
+    // body (a number out of range anywhere is not JSON to serde_json, even in a member no one
+    // reads, which a typed read from the text would skip).
     let mut body: Value = serde_json::from_str(&split.rest).ok()?;
     let trees = take_data(&mut body);
+    // Typed from the tree without tracking paths; only a refusal is read again, tracking them,
+    // to word it by path (`serde_path_to_error` on every request was 3% of the CPU of a
+    // one-row binary request).
+    let req = match InferRequest::deserialize(&body) {
+        Ok(req) => req,
+        Err(_) => match typed(body) {
+            Ok(req) => req,
+            Err(e) => return Some(Err(e)),
+        },
+    };
     if trees.len() != split.data.len() {
         return None;
     }
-    let req = match typed(body) {
-        Ok(req) => req,
-        Err(e) => return Some(Err(e)),
-    };
     let mut datas = Vec::with_capacity(req.inputs.len());
     for ((input, numbers), tree) in req.inputs.iter().zip(split.data).zip(trees) {
         let Some(numbers) = numbers else {
@@ -313,54 +322,112 @@ fn tensors(
     Ok(Decoded { id: req.id, inputs, outputs, binary_outputs, all_binary })
 }
 
-/// The inference response: its JSON, and the binary section of the outputs asked for as binary
-/// data (empty when none is).
+/// The inference response (Open Inference Protocol, "Inference Response JSON Object"): its JSON
+/// text, and the binary section of the outputs asked for as binary data (empty when none is).
+/// Written straight from the tensors, members in the order a `serde_json::Value` object keeps them
+/// (sorted by name), so the text is the one the tree would print (test
+/// `the_response_text_is_what_the_tree_prints`); non-finite floats are `null`.
 pub fn encode(
     model_name: &str,
     model_version: &str,
     request: &Decoded,
     outputs: &[Tensor],
     sig: &Signature,
-) -> (Value, Vec<u8>) {
+) -> (Vec<u8>, Vec<u8>) {
     let wanted = request.outputs.as_deref();
     let mut blobs = Vec::new();
-    let items: Vec<Value> = sig
-        .outputs
-        .iter()
-        .zip(outputs)
-        .filter(|(spec, _)| wanted.is_none_or(|w| w.contains(&spec.name)))
-        .map(|(spec, t)| {
-            let binary = request.all_binary || request.binary_outputs.contains(&spec.name);
-            // ZipMap outputs: BYTES, one JSON object per row (SPEC §5).
-            let zipmap = sig.zipmaps.get(&spec.name).map(|labels| zipmap_rows(t, labels));
-            let (datatype, shape) = match &zipmap {
-                Some(rows) => ("BYTES", vec![rows.len()]),
-                None => (datatype(t.dtype()), t.shape().to_vec()),
-            };
-            let mut item = json!({ "name": spec.name, "datatype": datatype, "shape": shape });
-            let bytes = |t: &Tensor| match &zipmap {
-                Some(rows) => {
-                    edgeserve_accel::TensorData::Str(rows.iter().map(Value::to_string).collect())
-                        .to_le_bytes()
+    let items: Vec<OutputJson> =
+        sig.outputs
+            .iter()
+            .zip(outputs)
+            .filter(|(spec, _)| wanted.is_none_or(|w| w.contains(&spec.name)))
+            .map(|(spec, t)| {
+                let binary = request.all_binary || request.binary_outputs.contains(&spec.name);
+                // ZipMap outputs: BYTES, one JSON object per row (SPEC §5).
+                let zipmap = sig.zipmaps.get(&spec.name).map(|labels| zipmap_rows(t, labels));
+                let (datatype, shape) = match &zipmap {
+                    Some(rows) => ("BYTES", vec![rows.len()]),
+                    None => (datatype(t.dtype()), t.shape().to_vec()),
+                };
+                let mut item =
+                    OutputJson { data: None, datatype, name: &spec.name, parameters: None, shape };
+                if binary {
+                    let bytes = match &zipmap {
+                        Some(rows) => TensorData::Str(rows.iter().map(Value::to_string).collect())
+                            .to_le_bytes(),
+                        None => super::binary::data_to_le_bytes(t.data()),
+                    };
+                    item.parameters = Some(BinarySize { binary_data_size: bytes.len() });
+                    blobs.extend_from_slice(&bytes);
+                } else {
+                    item.data = Some(match zipmap {
+                        Some(rows) => OutputData::Rows(rows),
+                        None => OutputData::Flat(t.data()),
+                    });
                 }
-                None => super::binary::data_to_le_bytes(t.data()),
-            };
-            if binary {
-                let bytes = bytes(t);
-                item["parameters"] = json!({ "binary_data_size": bytes.len() });
-                blobs.extend_from_slice(&bytes);
-            } else {
-                item["data"] = Value::Array(zipmap.clone().unwrap_or_else(|| flat_values(t)));
+                item
+            })
+            .collect();
+    let body =
+        ResponseJson { id: request.id.as_deref(), model_name, model_version, outputs: items };
+    // Writing to a `Vec` fails only on a map with non-string keys, which these types do not have.
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    (json, blobs)
+}
+
+/// The response object; members sorted by name, as a `Value` object prints them.
+#[derive(serde::Serialize)]
+struct ResponseJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    model_name: &'a str,
+    model_version: &'a str,
+    outputs: Vec<OutputJson<'a>>,
+}
+
+/// One output; members sorted by name.
+#[derive(serde::Serialize)]
+struct OutputJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<OutputData<'a>>,
+    datatype: &'static str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<BinarySize>,
+    shape: Vec<usize>,
+}
+
+#[derive(serde::Serialize)]
+struct BinarySize {
+    binary_data_size: usize,
+}
+
+/// An output's `data`: its elements flat, or a ZipMap output's row objects.
+enum OutputData<'a> {
+    Flat(&'a TensorData),
+    Rows(Vec<Value>),
+}
+
+impl serde::Serialize for OutputData<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Floats as `serde_json::Number::from_f64` keeps them (`null` when not finite).
+        let float = |x: f64| x.is_finite().then_some(x);
+        match self {
+            OutputData::Rows(rows) => s.collect_seq(rows),
+            OutputData::Flat(TensorData::F32(v)) => {
+                s.collect_seq(v.iter().map(|&x| float(x as f64)))
             }
-            item
-        })
-        .collect();
-    let mut body =
-        json!({ "model_name": model_name, "model_version": model_version, "outputs": items });
-    if let Some(id) = &request.id {
-        body["id"] = json!(id);
+            OutputData::Flat(TensorData::F64(v)) => s.collect_seq(v.iter().map(|&x| float(x))),
+            OutputData::Flat(TensorData::F16(v)) => {
+                s.collect_seq(v.iter().map(|x| float(x.to_f64())))
+            }
+            OutputData::Flat(TensorData::I64(v)) => s.collect_seq(v),
+            OutputData::Flat(TensorData::I32(v)) => s.collect_seq(v),
+            OutputData::Flat(TensorData::U8(v)) => s.collect_seq(v),
+            OutputData::Flat(TensorData::Bool(v)) => s.collect_seq(v),
+            OutputData::Flat(TensorData::Str(v)) => s.collect_seq(v),
+        }
     }
-    (body, blobs)
 }
 
 /// Model metadata: the endpoint's signature in the protocol's terms.
@@ -391,6 +458,107 @@ pub fn metadata(model_name: &str, versions: &[String], sig: &Signature) -> Value
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgeserve_accel::ZipMapLabels;
+
+    /// The response as a `serde_json::Value` tree prints it: the reference `encode` must match.
+    fn tree_encode(
+        model_name: &str,
+        model_version: &str,
+        request: &Decoded,
+        outputs: &[Tensor],
+        sig: &Signature,
+    ) -> (String, Vec<u8>) {
+        let wanted = request.outputs.as_deref();
+        let mut blobs = Vec::new();
+        let items: Vec<Value> = sig
+            .outputs
+            .iter()
+            .zip(outputs)
+            .filter(|(spec, _)| wanted.is_none_or(|w| w.contains(&spec.name)))
+            .map(|(spec, t)| {
+                let binary = request.all_binary || request.binary_outputs.contains(&spec.name);
+                let zipmap = sig.zipmaps.get(&spec.name).map(|labels| zipmap_rows(t, labels));
+                let (datatype, shape) = match &zipmap {
+                    Some(rows) => ("BYTES", vec![rows.len()]),
+                    None => (datatype(t.dtype()), t.shape().to_vec()),
+                };
+                let mut item = json!({ "name": spec.name, "datatype": datatype, "shape": shape });
+                if binary {
+                    let bytes = match &zipmap {
+                        Some(rows) => TensorData::Str(rows.iter().map(Value::to_string).collect())
+                            .to_le_bytes(),
+                        None => super::super::binary::data_to_le_bytes(t.data()),
+                    };
+                    item["parameters"] = json!({ "binary_data_size": bytes.len() });
+                    blobs.extend_from_slice(&bytes);
+                } else {
+                    item["data"] = Value::Array(
+                        zipmap.clone().unwrap_or_else(|| super::super::nested::flat_values(t)),
+                    );
+                }
+                item
+            })
+            .collect();
+        let mut body =
+            json!({ "model_name": model_name, "model_version": model_version, "outputs": items });
+        if let Some(id) = &request.id {
+            body["id"] = json!(id);
+        }
+        (body.to_string(), blobs)
+    }
+
+    #[test]
+    fn the_response_text_is_what_the_tree_prints() {
+        let datas = [
+            TensorData::F32(vec![0.1, -2.5e-8, f32::NAN, f32::INFINITY, 3.0, 1e30]),
+            TensorData::F64(vec![0.1, -2.5e-300, f64::NEG_INFINITY, 7.0, 1.0 / 3.0, 0.0]),
+            TensorData::F16(vec![half::f16::from_f32(0.5); 6]),
+            TensorData::I64(vec![i64::MIN, -1, 0, 1, i64::MAX, 42]),
+            TensorData::I32(vec![i32::MIN, -1, 0, 1, i32::MAX, 42]),
+            TensorData::U8(vec![0, 1, 2, 200, 255, 7]),
+            TensorData::Bool(vec![true, false, true, true, false, false]),
+            TensorData::Str(vec![
+                "a".into(),
+                "\"q\"".into(),
+                "é\n".into(),
+                "".into(),
+                "x".into(),
+                "\u{1}".into(),
+            ]),
+        ];
+        for data in datas {
+            let dtype = data.dtype();
+            let t = Tensor::new(vec![2, 3], data).unwrap();
+            let spec = |n: &str| TensorSpec { name: n.into(), dtype, shape: vec![-1, 3] };
+            let mut sig = Signature {
+                inputs: vec![spec("x")],
+                outputs: vec![spec("y"), spec("z"), spec("p")],
+                zipmaps: Default::default(),
+            };
+            if dtype == DType::F32 {
+                sig.zipmaps.insert("p".into(), ZipMapLabels::Int64(vec![3, 1, 2]));
+            }
+            let outputs = vec![t.clone(), t.clone(), t];
+            for (id, wanted, binary, all) in [
+                (None, None, vec![], false),
+                (Some("r\"1"), None, vec!["z".to_string()], false),
+                (Some("r2"), Some(vec!["z".to_string(), "p".to_string()]), vec!["p".into()], false),
+                (None, Some(vec!["y".to_string()]), vec![], true),
+            ] {
+                let request = Decoded {
+                    id: id.map(str::to_string),
+                    inputs: vec![],
+                    outputs: wanted,
+                    binary_outputs: binary,
+                    all_binary: all,
+                };
+                let (json, blobs) = encode("m", "1", &request, &outputs, &sig);
+                let (want_json, want_blobs) = tree_encode("m", "1", &request, &outputs, &sig);
+                assert_eq!(String::from_utf8(json).unwrap(), want_json, "{dtype:?}");
+                assert_eq!(blobs, want_blobs, "{dtype:?}");
+            }
+        }
+    }
 
     fn sig(dtype: DType) -> Signature {
         let spec = |n: &str| TensorSpec { name: n.into(), dtype, shape: vec![-1, 3] };

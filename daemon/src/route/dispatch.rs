@@ -303,3 +303,14 @@ pub fn json_ok(body: serde_json::Value) -> Response {
     *r.status_mut() = StatusCode::OK;
     r
 }
+
+/// A 200 JSON response from its text (`application/json`, as [`json_ok`] sends).
+pub fn json_text_ok(body: Vec<u8>) -> Response {
+    let mut r = axum::response::IntoResponse::into_response(body);
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    *r.status_mut() = StatusCode::OK;
+    r
+}

@@ -105,10 +105,10 @@ async fn infer_inner(
     let version = version_of(&deployment.record.model);
     let (json, blobs) = oip::encode(&call.endpoint, version, &decoded, &outputs, signature);
     if blobs.is_empty() {
-        return Ok(dispatch::json_ok(json));
+        return Ok(dispatch::json_text_ok(json));
     }
     // The binary extension: the JSON header, then the outputs' bytes.
-    let mut body = json.to_string().into_bytes();
+    let mut body = json;
     let header_length = body.len();
     body.extend_from_slice(&blobs);
     let mut response = axum::response::IntoResponse::into_response(body);
