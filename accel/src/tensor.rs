@@ -190,8 +190,11 @@ impl TensorData {
         // Generic over the conversion (not a `fn` pointer) so it inlines: the loop then compiles
         // to vector loads instead of one call per element (a 64-row binary request spent 10% of
         // its CPU in the pointer calls).
+        // Whole arrays (`as_chunks`), not fallible slice conversions: the loop is then a plain
+        // vector copy on little-endian machines (a 64-row binary request spent 3% of its CPU here
+        // with `chunks_exact` and `try_into`).
         fn each<T, const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
-            bytes.chunks_exact(N).map(|c| f(c.try_into().unwrap_or([0; N]))).collect()
+            bytes.as_chunks::<N>().0.iter().map(|&c| f(c)).collect()
         }
         Ok(match dtype {
             DType::F32 => TensorData::F32(each(bytes, f32::from_le_bytes)),
@@ -272,5 +275,35 @@ impl Tensor {
     /// Splits the tensor into its shape and elements.
     pub fn into_parts(self) -> (Vec<usize>, TensorData) {
         (self.shape, self.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn little_endian_bytes_read_back_what_was_written_for_every_dtype() {
+        let datas = [
+            TensorData::F32(vec![0.1, -2.5e-8, f32::INFINITY, 3.0, f32::MIN_POSITIVE]),
+            TensorData::F64(vec![0.1, -2.5e-300, f64::NEG_INFINITY, 7.0, 1.0 / 3.0]),
+            TensorData::F16(vec![half::f16::from_f32(0.5), half::f16::MAX]),
+            TensorData::I64(vec![i64::MIN, -1, 0, 1, i64::MAX]),
+            TensorData::I32(vec![i32::MIN, -1, 0, 1, i32::MAX]),
+            TensorData::U8(vec![0, 1, 255]),
+            TensorData::Bool(vec![true, false, true]),
+            TensorData::Str(vec!["a".into(), "".into(), "é".into()]),
+        ];
+        for data in datas {
+            let bytes = data.to_le_bytes();
+            assert_eq!(TensorData::from_le_bytes(&bytes, data.dtype()).unwrap(), data);
+        }
+        // Known bytes, so a byte order mistake on both sides cannot cancel out.
+        assert_eq!(
+            TensorData::from_le_bytes(&[0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0], DType::F32).unwrap(),
+            TensorData::F32(vec![1.0, -2.0])
+        );
+        let err = TensorData::from_le_bytes(&[0; 7], DType::F32).unwrap_err();
+        assert!(err.contains("7 bytes is not a whole number"), "{err}");
     }
 }
