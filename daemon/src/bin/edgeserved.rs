@@ -39,13 +39,17 @@ fn init_logging() -> Option<log_writer::FlushGuard> {
                 .init();
             Some(guard)
         }
-        // No thread for the writer: write each line to stderr directly.
-        Err(_) => {
+        // No thread for the writer: write each line to stderr directly, and say so.
+        Err(e) => {
             tracing_subscriber::fmt()
                 .with_env_filter(filter())
                 .with_ansi(ansi)
                 .with_writer(std::io::stderr)
                 .init();
+            tracing::warn!(
+                error = %e,
+                "the log writer thread could not start: log lines are written to stderr from the threads that log them, so a stalled reader of stderr stalls them"
+            );
             None
         }
     }

@@ -327,13 +327,17 @@ fn tensors(
 /// Written straight from the tensors, members in the order a `serde_json::Value` object keeps them
 /// (sorted by name), so the text is the one the tree would print (test
 /// `the_response_text_is_what_the_tree_prints`); non-finite floats are `null`.
+///
+/// # Errors
+/// serde_json refused to write the text (these types give it no reason to; the route answers
+/// 500 if it ever does).
 pub fn encode(
     model_name: &str,
     model_version: &str,
     request: &Decoded,
     outputs: &[Tensor],
     sig: &Signature,
-) -> (Vec<u8>, Vec<u8>) {
+) -> Result<(Vec<u8>, Vec<u8>), serde_json::Error> {
     let wanted = request.outputs.as_deref();
     let mut blobs = Vec::new();
     let items: Vec<OutputJson> =
@@ -370,9 +374,7 @@ pub fn encode(
             .collect();
     let body =
         ResponseJson { id: request.id.as_deref(), model_name, model_version, outputs: items };
-    // Writing to a `Vec` fails only on a map with non-string keys, which these types do not have.
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    (json, blobs)
+    Ok((serde_json::to_vec(&body)?, blobs))
 }
 
 /// The response object; members sorted by name, as a `Value` object prints them.
@@ -552,7 +554,7 @@ mod tests {
                     binary_outputs: binary,
                     all_binary: all,
                 };
-                let (json, blobs) = encode("m", "1", &request, &outputs, &sig);
+                let (json, blobs) = encode("m", "1", &request, &outputs, &sig).unwrap();
                 let (want_json, want_blobs) = tree_encode("m", "1", &request, &outputs, &sig);
                 assert_eq!(String::from_utf8(json).unwrap(), want_json, "{dtype:?}");
                 assert_eq!(blobs, want_blobs, "{dtype:?}");

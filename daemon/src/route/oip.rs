@@ -103,7 +103,11 @@ async fn infer_inner(
         dispatch::score(&l.app, call, endpoint, deployment, std::mem::take(&mut decoded.inputs))
             .await?;
     let version = version_of(&deployment.record.model);
-    let (json, blobs) = oip::encode(&call.endpoint, version, &decoded, &outputs, signature);
+    let (json, blobs) = oip::encode(&call.endpoint, version, &decoded, &outputs, signature)
+        .map_err(|e| {
+            tracing::error!(error = %e, "writing an inference response failed");
+            ApiError::internal()
+        })?;
     if blobs.is_empty() {
         return Ok(dispatch::json_text_ok(json));
     }
