@@ -280,11 +280,11 @@ impl Harness {
     /// Waits until the daemon has logged a line containing `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while !self.logs().contains(needle) {
+        while !self.logs_now().contains(needle) {
             assert!(
                 Instant::now() < deadline,
                 "the daemon never logged {needle:?}:\n{}",
-                self.logs()
+                self.logs_now()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -314,8 +314,18 @@ impl Harness {
         self.past_logs.extend(d.logs.lock().unwrap().drain(..));
     }
 
-    /// Everything the daemon(s) of this harness logged so far.
+    /// Everything the daemon(s) of this harness logged so far. A running daemon's text log
+    /// leaves in batches about 5 ms after a line is logged (`edgeserve_daemon::log_writer`), so
+    /// this first gives it 100 ms (twenty times that) to reach stderr and the reader.
     pub fn logs(&self) -> String {
+        if self.daemon.is_some() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.logs_now()
+    }
+
+    /// What has been read of the daemon(s)' logs at this instant.
+    fn logs_now(&self) -> String {
         let mut all = self.past_logs.clone();
         if let Some(d) = &self.daemon {
             all.extend(d.logs.lock().unwrap().iter().cloned());

@@ -196,7 +196,8 @@ async fn request_ids_are_echoed_or_generated() {
     let resp = post(&h, "mlp", Some(&key), &json!({"data": [[1, 2, 3, 4]]})).await;
     let generated = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
-    assert!(h.logs().contains("request_id=trace-42"), "the traffic event carries the request id");
+    // The traffic event carries the request id.
+    h.wait_for_log("request_id=trace-42", std::time::Duration::from_secs(5));
 }
 
 #[tokio::test(flavor = "multi_thread")]
