@@ -33,7 +33,7 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::linger::{LINGER_BYTES, LINGER_TIME};
@@ -56,7 +56,6 @@ pub struct ConnState {
     opened: Instant,
     /// Milliseconds after `opened` when the last request in flight finished.
     idle_since_ms: AtomicU64,
-    changed: Notify,
 }
 
 impl ConnState {
@@ -68,29 +67,37 @@ impl ConnState {
             served: AtomicBool::new(false),
             opened: Instant::now(),
             idle_since_ms: AtomicU64::new(0),
-            changed: Notify::new(),
         })
     }
 
     /// Resolves once the connection has had no request in flight for `idle` (or, before its
     /// first request, for `first`).
+    ///
+    /// One timer per connection, moved only when it fires: requests starting and ending are
+    /// atomic stores ([`InFlight`]), never a wake-up or a timer update, so the check costs a
+    /// request nothing. A timer firing while a request is in flight waits `idle` more (the
+    /// earliest the connection could then expire); one firing early for an idle connection
+    /// waits until the last request's end plus the limit. Expiry is therefore exact to the
+    /// millisecond the end is recorded in.
     pub async fn idle_expired(&self, first: Duration, idle: Duration) {
+        let timer = tokio::time::sleep(first);
+        tokio::pin!(timer);
         loop {
+            timer.as_mut().await;
+            let now = Instant::now();
             if self.in_flight.load(Ordering::Acquire) > 0 {
-                self.changed.notified().await;
+                timer.as_mut().reset(now + idle);
                 continue;
             }
             let limit = if self.served.load(Ordering::Acquire) { idle } else { first };
             let since =
                 self.opened + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
             let deadline = since + limit;
-            if Instant::now() >= deadline {
+            // A request that started since the load above keeps the connection open.
+            if now >= deadline && self.in_flight.load(Ordering::Acquire) == 0 {
                 return;
             }
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {}
-                _ = self.changed.notified() => {}
-            }
+            timer.as_mut().reset(deadline.max(now + Duration::from_millis(1)));
         }
     }
 
@@ -139,7 +146,6 @@ impl Drop for InFlight {
         if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.0.idle_since_ms.store(ms, Ordering::Release);
-            self.0.changed.notify_one();
         }
     }
 }
@@ -382,5 +388,43 @@ struct Refund<'a> {
 impl Drop for Refund<'_> {
     fn drop(&mut self) {
         self.conn.refund(self.left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_without_requests_expires_after_the_first_limit() {
+        let conn = ConnState::new();
+        let started = std::time::Instant::now();
+        conn.idle_expired(Duration::from_millis(150), Duration::from_secs(30)).await;
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_holds_the_connection_and_its_end_restarts_the_limit() {
+        let conn = ConnState::new();
+        let started = std::time::Instant::now();
+        let in_flight = InFlight::new(&conn);
+        let watcher = conn.clone();
+        let expired = tokio::spawn(async move {
+            watcher.idle_expired(Duration::from_millis(50), Duration::from_millis(200)).await;
+            std::time::Instant::now()
+        });
+        // Several idle limits pass with the request in flight: the timer fires and moves on.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(!expired.is_finished(), "expired with a request in flight");
+        let ended = std::time::Instant::now();
+        drop(in_flight);
+        let at = expired.await.unwrap();
+        let idle = at - ended;
+        assert!(
+            idle >= Duration::from_millis(190) && idle < Duration::from_secs(5),
+            "expired {idle:?} after the request ended ({:?} after it started)",
+            at - started
+        );
     }
 }
